@@ -1,0 +1,37 @@
+/* A connection's socket side: moves bytes between the socket and its conn
+ * state machine with read(2), send(2) and sendfile(2), driven by a uv_poll_t
+ * (libuv streams cannot sendfile from a non-blocking socket), with one timer
+ * for every deadline, and a lingering close after errors. */
+#ifndef UNIXCORN_CLIENT_H
+#define UNIXCORN_CLIENT_H
+
+#include <uv.h>
+
+#include "conn.h"
+
+struct server;
+
+struct client {
+  uv_poll_t poll;
+  uv_timer_t timer;
+  struct server *srv;
+  struct client *prev, *next;
+  int fd;
+  int events;         /* what poll watches now */
+  uint64_t timer_due; /* loop time the timer fires at; 0: not armed */
+  bool want_write;
+  bool lingering;
+  uint64_t linger_until;
+  size_t lingered;
+  int open_handles;
+  struct conn conn;
+};
+
+/* Takes ownership of fd. Returns 0 or -errno (fd closed then). */
+int client_start(struct server *srv, int fd, const struct peer *peer);
+/* Graceful stop: finish the current response, then close. */
+void client_stop(struct client *cl);
+/* Close now, whatever is pending. */
+void client_abort(struct client *cl);
+
+#endif

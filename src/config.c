@@ -1,0 +1,415 @@
+#include "config.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_BIND "unix:/tmp/app.sock"
+
+void config_defaults(struct config *cfg) {
+  const char *tmp = getenv("TMPDIR");
+  memset(cfg, 0, sizeof *cfg);
+  cfg->backlog = 2048;
+  cfg->keepalive_ms = 5000;
+  cfg->header_timeout_ms = 10000;
+  cfg->read_timeout_ms = 30000;
+  cfg->graceful_timeout_ms = 30000;
+  cfg->limit_request_line = 4094;
+  cfg->limit_request_fields = 100;
+  cfg->limit_request_field_size = 8190;
+  cfg->limit_request_body = UINT64_C(1) << 30;
+  cfg->tmp_dir = (tmp != NULL && tmp[0] != '\0') ? tmp : "/tmp";
+  cfg->socket_mode = 0666;
+  cfg->log_level = LOG_LEVEL_INFO;
+}
+
+static int fail(char *err, size_t errlen, const char *fmt, const char *a, const char *b) {
+  snprintf(err, errlen, fmt, a, b);
+  return -1;
+}
+
+static int parse_unix(struct bind_addr *b, const char *path, char *err, size_t errlen) {
+  size_t len = strlen(path);
+  if (len == 0)
+    return fail(err, errlen, "empty socket path in '%s%s'", "unix:", path);
+  if (len > UNIX_PATH_MAX_LEN) {
+    snprintf(err, errlen, "socket path is %zu bytes; a Unix socket path holds at most %zu: %s",
+             len, UNIX_PATH_MAX_LEN, path);
+    return -1;
+  }
+  b->kind = BIND_UNIX;
+  memcpy(b->path, path, len + 1);
+  return 0;
+}
+
+static int parse_port(const char *s, uint16_t *port) {
+  char *end;
+  if (*s < '0' || *s > '9')
+    return -1;
+  errno = 0;
+  unsigned long v = strtoul(s, &end, 10);
+  if (errno != 0 || *end != '\0' || v > 65535)
+    return -1;
+  *port = (uint16_t)v;
+  return 0;
+}
+
+int bind_addr_parse(struct bind_addr *b, const char *text, char *err, size_t errlen) {
+  memset(b, 0, sizeof *b);
+  if (strncmp(text, "unix:", 5) == 0)
+    return parse_unix(b, text + 5, err, errlen);
+  const char *host = text, *colon;
+  size_t host_len;
+  if (text[0] == '[') {
+    const char *close = strchr(text, ']');
+    if (close == NULL || close[1] != ':')
+      return fail(err, errlen, "expected [IPV6]:PORT, got '%s'%s", text, "");
+    host = text + 1;
+    host_len = (size_t)(close - host);
+    colon = close + 1;
+  } else {
+    colon = strrchr(text, ':');
+    if (colon == NULL)
+      return fail(err, errlen, "expected unix:PATH, HOST:PORT or [IPV6]:PORT, got '%s'%s",
+                  text, "");
+    host_len = (size_t)(colon - text);
+    if (memchr(text, ':', host_len) != NULL)
+      return fail(err, errlen, "IPv6 addresses go in brackets, as [::1]:PORT: '%s'%s", text,
+                  "");
+  }
+  if (host_len >= sizeof b->host)
+    return fail(err, errlen, "host name too long in '%s'%s", text, "");
+  if (parse_port(colon + 1, &b->port) < 0)
+    return fail(err, errlen, "bad port in '%s': expected 0 to 65535%s", text, "");
+  b->kind = BIND_TCP;
+  memcpy(b->host, host, host_len);
+  b->host[host_len] = '\0';
+  return 0;
+}
+
+void bind_addr_format(const struct bind_addr *b, char *out, size_t outlen) {
+  if (b->kind == BIND_UNIX)
+    snprintf(out, outlen, "unix:%s", b->path);
+  else if (strchr(b->host, ':') != NULL)
+    snprintf(out, outlen, "http://[%s]:%u", b->host, b->port);
+  else
+    snprintf(out, outlen, "http://%s:%u", b->host[0] ? b->host : "0.0.0.0", b->port);
+}
+
+/* ---- value parsers: each returns 0, or -1 after writing the reason ---- */
+
+static int parse_uint(const char *s, uint64_t max, uint64_t *out) {
+  char *end;
+  if (*s < '0' || *s > '9')
+    return -1;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno != 0 || *end != '\0' || v > max)
+    return -1;
+  *out = v;
+  return 0;
+}
+
+/* Bytes with an optional binary suffix: 1048576, 1024K, 1M, 1G. */
+static int parse_bytes(const char *s, uint64_t *out) {
+  char digits[32];
+  size_t len = strlen(s);
+  unsigned shift = 0;
+  if (len == 0 || len >= sizeof digits)
+    return -1;
+  memcpy(digits, s, len + 1);
+  switch (digits[len - 1]) {
+  case 'k': case 'K': shift = 10; break;
+  case 'm': case 'M': shift = 20; break;
+  case 'g': case 'G': shift = 30; break;
+  default: break;
+  }
+  if (shift != 0)
+    digits[len - 1] = '\0';
+  uint64_t v;
+  if (parse_uint(digits, UINT64_MAX >> shift, &v) < 0)
+    return -1;
+  *out = v << shift;
+  return 0;
+}
+
+static int parse_seconds(const char *s, uint64_t *ms) {
+  char *end;
+  if ((*s < '0' || *s > '9') && *s != '.')
+    return -1;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (errno != 0 || *end != '\0' || !isfinite(v) || v < 0 || v > 86400.0 * 365)
+    return -1;
+  *ms = (uint64_t)llround(v * 1000.0);
+  if (*ms == 0 && v > 0)
+    *ms = 1;
+  return 0;
+}
+
+static int parse_mode(const char *s, mode_t *mode) {
+  char *end;
+  if (*s < '0' || *s > '7')
+    return -1;
+  errno = 0;
+  unsigned long v = strtoul(s, &end, 8);
+  if (errno != 0 || *end != '\0' || v > 0777)
+    return -1;
+  *mode = (mode_t)v;
+  return 0;
+}
+
+static int parse_group(const char *s, gid_t *gid) {
+  uint64_t v;
+  struct group *gr = getgrnam(s);
+  if (gr != NULL) {
+    *gid = gr->gr_gid;
+    return 0;
+  }
+  if (parse_uint(s, (gid_t)-2, &v) < 0)
+    return -1;
+  *gid = (gid_t)v;
+  return 0;
+}
+
+static int parse_level(const char *s, enum log_level *level) {
+  static const char *const names[] = {"debug", "info", "warning", "error", "critical"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    if (strcasecmp(s, names[i]) == 0) {
+      *level = (enum log_level)i;
+      return 0;
+    }
+  }
+  return -1;
+}
+
+/* ---- the option table ---- */
+
+enum opt_id {
+  OPT_BIND, OPT_BACKLOG, OPT_KEEPALIVE, OPT_HEADER_TIMEOUT, OPT_READ_TIMEOUT,
+  OPT_GRACEFUL_TIMEOUT, OPT_LIMIT_LINE, OPT_LIMIT_FIELDS, OPT_LIMIT_FIELD_SIZE,
+  OPT_LIMIT_BODY, OPT_TMP_DIR, OPT_ECHO_STREAM, OPT_SOCKET_MODE, OPT_SOCKET_GROUP,
+  OPT_ACCESS_LOG, OPT_ERROR_LOG, OPT_LOG_LEVEL, OPT_HELP, OPT_VERSION,
+};
+
+struct option_spec {
+  const char *name;
+  char short_name;
+  enum opt_id id;
+  const char *arg;  /* NULL: a switch */
+  const char *help; /* NULL: an alias, listed under the first spelling */
+};
+
+static const struct option_spec options[] = {
+    {"bind", 'b', OPT_BIND, "ADDR",
+     "Listen on ADDR; repeatable. unix:PATH, HOST:PORT or [IPV6]:PORT.\n"
+     "Default: " DEFAULT_BIND},
+    {"backlog", 0, OPT_BACKLOG, "N",
+     "Listen queue length; the kernel caps it at net.core.somaxconn. Default: 2048"},
+    {"keepalive", 0, OPT_KEEPALIVE, "SECONDS",
+     "Idle time allowed between requests on a kept-alive connection;\n"
+     "0 closes after every response. Default: 5"},
+    {"keep-alive", 0, OPT_KEEPALIVE, "SECONDS", NULL},
+    {"header-timeout", 0, OPT_HEADER_TIMEOUT, "SECONDS",
+     "The whole request head must arrive within this time (else 408). Default: 10"},
+    {"read-timeout", 0, OPT_READ_TIMEOUT, "SECONDS",
+     "Longest stall while reading a body or writing a response. Default: 30"},
+    {"graceful-timeout", 0, OPT_GRACEFUL_TIMEOUT, "SECONDS",
+     "On SIGTERM or SIGINT, how long in-flight requests may take to finish. Default: 30"},
+    {"limit-request-line", 0, OPT_LIMIT_LINE, "N",
+     "Longest request line in bytes (else 414); 0 = unlimited. Default: 4094"},
+    {"limit-request-fields", 0, OPT_LIMIT_FIELDS, "N",
+     "Most header fields in a request (else 431). Default: 100"},
+    {"limit-request-field_size", 0, OPT_LIMIT_FIELD_SIZE, "N",
+     "Largest header field, name and value, in bytes (else 431); 0 = unlimited.\n"
+     "Default: 8190"},
+    {"limit-request-field-size", 0, OPT_LIMIT_FIELD_SIZE, "N", NULL},
+    {"limit-request-body", 0, OPT_LIMIT_BODY, "BYTES",
+     "Largest request body (else 413), with an optional K, M or G suffix;\n"
+     "0 = unlimited. Also bounds the disk a spooled body uses. Default: 1G"},
+    {"tmp-dir", 0, OPT_TMP_DIR, "DIR",
+     "Where bodies too large for memory are spooled, as unlinked files.\n"
+     "Default: $TMPDIR, else /tmp"},
+    {"echo-stream", 0, OPT_ECHO_STREAM, NULL,
+     "Echo each body back as it arrives (chunked) instead of after it is complete.\n"
+     "Only for clients that read while they send; see the README."},
+    {"socket-mode", 0, OPT_SOCKET_MODE, "OCTAL",
+     "Permissions of Unix socket files. Default: 0666"},
+    {"socket-group", 0, OPT_SOCKET_GROUP, "GROUP", "Group owning Unix socket files."},
+    {"access-logfile", 0, OPT_ACCESS_LOG, "FILE",
+     "Write an access log line per request to FILE; '-' is stdout. Default: off"},
+    {"error-logfile", 0, OPT_ERROR_LOG, "FILE", "Error log; '-' is stderr. Default: -"},
+    {"log-level", 0, OPT_LOG_LEVEL, "LEVEL",
+     "debug, info, warning, error or critical. Default: info"},
+    {"help", 'h', OPT_HELP, NULL, "Show this help and exit."},
+    {"version", 'v', OPT_VERSION, NULL, "Show the version and exit."},
+};
+#define NOPTIONS (sizeof options / sizeof options[0])
+
+void config_usage(FILE *out) {
+  fputs("Usage: unixcorn [OPTIONS]\n\n"
+        "An HTTP/1.1 application server in the spirit of Gunicorn, for running behind\n"
+        "nginx on a Unix socket. Its application echoes each request body back.\n\n"
+        "Options:\n",
+        out);
+  for (size_t i = 0; i < NOPTIONS; i++) {
+    const struct option_spec *o = &options[i];
+    if (o->help == NULL)
+      continue;
+    char left[80];
+    int n = o->short_name ? snprintf(left, sizeof left, "  -%c, --%s", o->short_name, o->name)
+                          : snprintf(left, sizeof left, "      --%s", o->name);
+    for (size_t j = i + 1; j < NOPTIONS; j++)
+      if (options[j].id == o->id && options[j].help == NULL)
+        n += snprintf(left + n, sizeof left - (size_t)n, ", --%s", options[j].name);
+    if (o->arg)
+      snprintf(left + n, sizeof left - (size_t)n, " %s", o->arg);
+    fprintf(out, "%s\n", left);
+    for (const char *line = o->help; *line;) {
+      const char *nl = strchr(line, '\n');
+      int len = nl ? (int)(nl - line) : (int)strlen(line);
+      fprintf(out, "          %.*s\n", len, line);
+      line += len + (nl != NULL);
+    }
+  }
+  fputs("\nSignals: TERM or INT stop accepting, finish in-flight requests (up to\n"
+        "--graceful-timeout), remove the socket file and exit 0.\n",
+        out);
+}
+
+static const struct option_spec *find_long(const char *name, size_t len) {
+  for (size_t i = 0; i < NOPTIONS; i++)
+    if (strlen(options[i].name) == len && strncmp(options[i].name, name, len) == 0)
+      return &options[i];
+  return NULL;
+}
+
+static const struct option_spec *find_short(char c) {
+  for (size_t i = 0; i < NOPTIONS; i++)
+    if (options[i].short_name == c)
+      return &options[i];
+  return NULL;
+}
+
+static int apply_bind(struct config *cfg, const char *v, char *err, size_t errlen) {
+  if (cfg->nbinds == CONFIG_MAX_BINDS)
+    return fail(err, errlen, "at most %d addresses%s", "16", "");
+  return bind_addr_parse(&cfg->binds[cfg->nbinds++], v, err, errlen);
+}
+
+static int apply_value(struct config *cfg, enum opt_id id, const char *v, char *err,
+                       size_t errlen) {
+  uint64_t n;
+  switch (id) {
+  case OPT_BIND: return apply_bind(cfg, v, err, errlen);
+  case OPT_BACKLOG:
+    if (parse_uint(v, 65535, &n) < 0 || n == 0)
+      return fail(err, errlen, "expected a number from 1 to 65535, got '%s'%s", v, "");
+    cfg->backlog = (int)n;
+    return 0;
+  case OPT_KEEPALIVE: return parse_seconds(v, &cfg->keepalive_ms);
+  case OPT_HEADER_TIMEOUT: return parse_seconds(v, &cfg->header_timeout_ms);
+  case OPT_READ_TIMEOUT: return parse_seconds(v, &cfg->read_timeout_ms);
+  case OPT_GRACEFUL_TIMEOUT: return parse_seconds(v, &cfg->graceful_timeout_ms);
+  case OPT_LIMIT_LINE: return parse_uint(v, UINT32_MAX, &cfg->limit_request_line);
+  case OPT_LIMIT_FIELDS: return parse_uint(v, 65535, &cfg->limit_request_fields);
+  case OPT_LIMIT_FIELD_SIZE: return parse_uint(v, UINT32_MAX, &cfg->limit_request_field_size);
+  case OPT_LIMIT_BODY: return parse_bytes(v, &cfg->limit_request_body);
+  case OPT_TMP_DIR:
+    cfg->tmp_dir = v;
+    return v[0] == '\0' ? -1 : 0;
+  case OPT_SOCKET_MODE: return parse_mode(v, &cfg->socket_mode);
+  case OPT_SOCKET_GROUP:
+    cfg->socket_group_set = true;
+    return parse_group(v, &cfg->socket_gid) < 0
+               ? fail(err, errlen, "no such group: '%s'%s", v, "")
+               : 0;
+  case OPT_ACCESS_LOG: cfg->access_logfile = v; return v[0] == '\0' ? -1 : 0;
+  case OPT_ERROR_LOG: cfg->error_logfile = v; return v[0] == '\0' ? -1 : 0;
+  case OPT_LOG_LEVEL: return parse_level(v, &cfg->log_level);
+  default: return -1;
+  }
+}
+
+/* Reasons for values that failed without saying why. */
+static const char *expected_for(enum opt_id id) {
+  switch (id) {
+  case OPT_KEEPALIVE: case OPT_HEADER_TIMEOUT: case OPT_READ_TIMEOUT:
+  case OPT_GRACEFUL_TIMEOUT: return "a number of seconds, like 5 or 0.5";
+  case OPT_LIMIT_BODY: return "a size in bytes, like 1048576 or 64M";
+  case OPT_SOCKET_MODE: return "an octal mode from 0 to 0777, like 0660";
+  case OPT_LOG_LEVEL: return "debug, info, warning, error or critical";
+  case OPT_TMP_DIR: case OPT_ACCESS_LOG: case OPT_ERROR_LOG: return "a path";
+  default: return "a whole number";
+  }
+}
+
+static enum config_result flag_error(char *err, size_t errlen, const char *flag,
+                                     const char *why) {
+  char copy[CONFIG_ERR_MAX];
+  snprintf(copy, sizeof copy, "%s", why);
+  snprintf(err, errlen, "%s: %s", flag, copy);
+  return CONFIG_ERROR;
+}
+
+/* Splits argv[*i] into its option and value (from "=VALUE", the rest of a short
+ * cluster, or the next argument) and applies it. */
+static enum config_result parse_one(struct config *cfg, int argc, char **argv, int *i,
+                                    char *err, size_t errlen) {
+  const char *arg = argv[*i], *inline_value = NULL;
+  const struct option_spec *o = NULL;
+  char flag[80];
+  if (arg[0] == '-' && arg[1] == '-' && arg[2] != '\0') {
+    const char *eq = strchr(arg + 2, '=');
+    size_t len = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
+    o = find_long(arg + 2, len);
+    inline_value = eq ? eq + 1 : NULL;
+    snprintf(flag, sizeof flag, "--%.*s", (int)(len < 60 ? len : 60), arg + 2);
+  } else if (arg[0] == '-' && arg[1] != '\0' && arg[1] != '-') {
+    o = find_short(arg[1]);
+    inline_value = arg[2] ? arg + 2 : NULL;
+    snprintf(flag, sizeof flag, "-%c", arg[1]);
+  } else {
+    snprintf(flag, sizeof flag, "%.60s", arg);
+    return flag_error(err, errlen, flag, "unexpected argument (unixcorn takes only options)");
+  }
+  if (o == NULL)
+    return flag_error(err, errlen, flag, "unknown option; see unixcorn --help");
+  if (o->arg == NULL) {
+    if (inline_value != NULL)
+      return flag_error(err, errlen, flag, "takes no value");
+    if (o->id == OPT_HELP || o->id == OPT_VERSION)
+      return o->id == OPT_HELP ? CONFIG_HELP : CONFIG_VERSION;
+    cfg->echo_stream = true;
+    return CONFIG_OK;
+  }
+  if (inline_value == NULL) {
+    if (*i + 1 >= argc)
+      return flag_error(err, errlen, flag, "missing value");
+    inline_value = argv[++*i];
+  }
+  char why[CONFIG_ERR_MAX] = "";
+  if (apply_value(cfg, o->id, inline_value, why, sizeof why) < 0) {
+    if (why[0] == '\0')
+      snprintf(why, sizeof why, "expected %s, got '%.200s'", expected_for(o->id),
+               inline_value);
+    snprintf(flag, sizeof flag, "--%s", o->name);
+    return flag_error(err, errlen, flag, why);
+  }
+  return CONFIG_OK;
+}
+
+enum config_result config_parse(struct config *cfg, int argc, char **argv, char *err,
+                                size_t errlen) {
+  for (int i = 1; i < argc; i++) {
+    enum config_result r = parse_one(cfg, argc, argv, &i, err, errlen);
+    if (r != CONFIG_OK)
+      return r;
+  }
+  if (cfg->nbinds == 0 && bind_addr_parse(&cfg->binds[cfg->nbinds++], DEFAULT_BIND, err,
+                                          errlen) < 0)
+    return CONFIG_ERROR;
+  return CONFIG_OK;
+}

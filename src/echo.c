@@ -1,0 +1,75 @@
+#include "echo.h"
+
+#include <string.h>
+
+#include "log.h"
+#include "spool.h"
+
+#define DEFAULT_CONTENT_TYPE "application/octet-stream"
+
+struct echo_state {
+  struct spool body;
+  bool streaming;
+};
+
+static int respond(struct conn *c, uint64_t length) {
+  const struct request *r = conn_request(c);
+  const char *ct = request_str(r, r->content_type);
+  size_t ct_len = r->content_type.len;
+  if (ct == NULL) {
+    ct = DEFAULT_CONTENT_TYPE;
+    ct_len = sizeof DEFAULT_CONTENT_TYPE - 1;
+  }
+  return conn_respond(c, 200, ct, ct_len, length) < 0 ? 500 : 0;
+}
+
+/* Streaming only pays where there is a body and a way to frame it as it comes. */
+static int echo_head(struct conn *c, void *state) {
+  struct echo_state *s = state;
+  const struct echo_options *opt = conn_app_context(c);
+  const struct request *r = conn_request(c);
+  spool_init(&s->body);
+  s->streaming = opt->stream && !r->is_head && (r->chunked || r->content_length > 0);
+  return s->streaming ? respond(c, RESPONSE_CHUNKED) : 0;
+}
+
+static int echo_body(struct conn *c, void *state, const char *data, size_t len) {
+  struct echo_state *s = state;
+  const struct echo_options *opt = conn_app_context(c);
+  if (s->streaming)
+    return conn_send(c, data, len) < 0 ? 500 : 0;
+  int err = spool_append(&s->body, opt->tmp_dir, data, len);
+  if (err < 0) {
+    log_error("cannot spool a request body in %s: %s", opt->tmp_dir, strerror(-err));
+    return 500;
+  }
+  return 0;
+}
+
+static int echo_complete(struct conn *c, void *state) {
+  struct echo_state *s = state;
+  int status = 0;
+  if (!s->streaming) {
+    status = respond(c, s->body.size);
+    if (status == 0 && s->body.fd >= 0)
+      conn_send_file(c, s->body.fd, s->body.size);
+    else if (status == 0 && conn_send(c, s->body.mem.data, s->body.mem.len) < 0)
+      status = 500;
+  }
+  return status ? status : (conn_end(c) < 0 ? 500 : 0);
+}
+
+static void echo_done(struct conn *c, void *state) {
+  (void)c;
+  struct echo_state *s = state;
+  spool_reset(&s->body);
+}
+
+const struct handler echo_handler = {
+    .name = "echo",
+    .state_size = sizeof(struct echo_state),
+    .on_head = echo_head,
+    .on_body = echo_body,
+    .on_complete = echo_complete,
+    .on_done = echo_done,
+};

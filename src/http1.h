@@ -1,0 +1,89 @@
+/* HTTP/1.x request framing on llhttp, with the checks llhttp 8.1 leaves to its
+ * user: header limits, Host rules, Transfer-Encoding rules, obs-fold, and bare
+ * CR or LF anywhere outside a body (CVE-2023-30589 is unfixed in 8.1). Knows
+ * nothing of sockets or of the application: bytes in, events out. */
+#ifndef UNIXCORN_HTTP1_H
+#define UNIXCORN_HTTP1_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <llhttp.h>
+
+#include "bufpool.h"
+
+struct span {
+  uint32_t off, len; /* into request.fields; len 0 = absent */
+};
+
+/* What the framing layer learned about the current request. */
+struct request {
+  struct buf fields; /* backing store of every span below */
+  struct span method, target, content_type, referer, user_agent, forwarded_for;
+  unsigned version_major, version_minor;
+  bool is_head;
+  bool expect_continue;
+  bool chunked;
+  bool keep_alive;
+  uint64_t content_length; /* when !chunked */
+  uint64_t body_received;
+};
+
+static inline const char *request_str(const struct request *r, struct span s) {
+  return s.len ? r->fields.data + s.off : NULL;
+}
+
+struct http1_limits {
+  uint64_t request_line;     /* 0: unlimited */
+  uint64_t fields;
+  uint64_t field_size;       /* 0: unlimited */
+  uint64_t body;             /* 0: unlimited */
+};
+
+/* Receives body bytes as they are parsed. Returns 0, or an HTTP status
+ * (e.g. 500) to stop with. */
+typedef int (*http1_body_cb)(void *owner, const char *data, size_t len);
+
+enum http1_event {
+  HTTP1_NEED_MORE,    /* everything consumed; feed more */
+  HTTP1_HEAD_DONE,    /* paused after the head: request fields are valid */
+  HTTP1_MESSAGE_DONE, /* paused after the message: call http1_next() to go on */
+  HTTP1_ERROR,        /* stop: answer error_status, then close */
+};
+
+struct http1 {
+  llhttp_t parser;
+  const struct http1_limits *limits;
+  http1_body_cb on_body;
+  void *owner;
+  struct request *req;
+  /* head accounting */
+  uint64_t line_len, field_len, nfields;
+  unsigned host_count, te_count;
+  int field_id;
+  char field_name[24];
+  size_t field_name_len;
+  bool in_head, value_started, te_not_chunked;
+  char token[16]; /* start of a Transfer-Encoding or Expect value */
+  size_t token_len;
+  char version[8];
+  size_t version_len;
+  enum http1_event event; /* why the parser paused */
+  /* bare CR/LF scan over everything that is not body */
+  const char *scan_pos;
+  bool pending_cr, line_start;
+  /* result of the last error */
+  int error_status;
+  const char *error_reason;
+};
+
+void http1_init(struct http1 *h, const struct http1_limits *limits, struct request *req,
+                http1_body_cb on_body, void *owner);
+/* Parses up to len bytes; *consumed says how many were used. */
+enum http1_event http1_execute(struct http1 *h, const char *data, size_t len,
+                               size_t *consumed);
+/* After HTTP1_MESSAGE_DONE: ready for the next pipelined request. */
+void http1_next(struct http1 *h);
+
+#endif

@@ -1,0 +1,31 @@
+/* Listening sockets and the Unix socket file's lifecycle: replace a stale
+ * socket, refuse a live one or anything that is not a socket, apply mode and
+ * group before the first accept, and on exit remove only the file we created. */
+#ifndef UNIXCORN_LISTENER_H
+#define UNIXCORN_LISTENER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "config.h"
+
+struct listener {
+  struct bind_addr addr;
+  int fd;
+  bool owns_path; /* we created the socket file at addr.path */
+  dev_t dev;      /* ...and it is this inode */
+  ino_t ino;
+};
+
+/* Binds and listens. Returns 0, or -errno with a one-line reason in err. */
+int listener_open(struct listener *l, const struct bind_addr *addr,
+                  const struct config *cfg, char *err, size_t errlen);
+/* Closes the socket and removes its file if it is still ours. */
+void listener_close(struct listener *l);
+/* "unix:/tmp/app.sock", or the bound TCP address (with the real port for :0). */
+void listener_name(const struct listener *l, char *out, size_t outlen);
+/* net.core.somaxconn, or -1 when unreadable. */
+int listener_somaxconn(void);
+
+#endif

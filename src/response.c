@@ -1,0 +1,87 @@
+#include "response.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define SERVER_HEADER "Server: unixcorn/" UNIXCORN_VERSION "\r\n"
+
+const char *http_reason(int status) {
+  switch (status) {
+  case 100: return "Continue";
+  case 200: return "OK";
+  case 400: return "Bad Request";
+  case 405: return "Method Not Allowed";
+  case 408: return "Request Timeout";
+  case 413: return "Content Too Large";
+  case 414: return "URI Too Long";
+  case 417: return "Expectation Failed";
+  case 431: return "Request Header Fields Too Large";
+  case 500: return "Internal Server Error";
+  case 501: return "Not Implemented";
+  case 503: return "Service Unavailable";
+  case 505: return "HTTP Version Not Supported";
+  default: return "Unknown";
+  }
+}
+
+/* "Date: ...\r\n", formatted once per second. */
+static const char *date_header(size_t *len) {
+  static time_t cached_sec = -1;
+  static char cached[64];
+  static size_t cached_len;
+  time_t now = time(NULL);
+  if (now != cached_sec) {
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    cached_len = strftime(cached, sizeof cached, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+    cached_sec = now;
+  }
+  *len = cached_len;
+  return cached;
+}
+
+int response_head_format(struct buf *out, const struct response_head *h) {
+  size_t date_len, ct_len = h->content_type ? h->content_type_len : 0;
+  const char *date = date_header(&date_len);
+  int err = buf_reserve(out, 256 + date_len + ct_len);
+  if (err < 0)
+    return err;
+  char *p = out->data + out->len;
+  p += sprintf(p, "HTTP/1.1 %d %s\r\n" SERVER_HEADER, h->status, http_reason(h->status));
+  memcpy(p, date, date_len);
+  p += date_len;
+  if (h->content_type) {
+    memcpy(p, "Content-Type: ", 14);
+    memcpy(p + 14, h->content_type, ct_len);
+    memcpy(p + 14 + ct_len, "\r\n", 2);
+    p += 16 + ct_len;
+  }
+  if (h->content_length == RESPONSE_CHUNKED)
+    p += sprintf(p, "Transfer-Encoding: chunked\r\n");
+  else if (h->content_length != RESPONSE_UNTIL_CLOSE)
+    p += sprintf(p, "Content-Length: %llu\r\n", (unsigned long long)h->content_length);
+  if (h->close)
+    p += sprintf(p, "Connection: close\r\n");
+  else if (h->keep_alive_10)
+    p += sprintf(p, "Connection: keep-alive\r\n");
+  memcpy(p, "\r\n", 2);
+  out->len = (size_t)(p + 2 - out->data);
+  return 0;
+}
+
+int response_error_format(struct buf *out, int status, const char *detail) {
+  char body[256];
+  int n = snprintf(body, sizeof body, "%d %s: %s\n", status, http_reason(status), detail);
+  if (n < 0 || (size_t)n >= sizeof body)
+    n = (int)sizeof body - 1;
+  struct response_head h = {
+      .status = status,
+      .content_type = "text/plain; charset=utf-8",
+      .content_type_len = 25,
+      .content_length = (uint64_t)n,
+      .close = true,
+  };
+  int err = response_head_format(out, &h);
+  return err < 0 ? err : buf_append(out, body, (size_t)n);
+}

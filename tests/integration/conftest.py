@@ -1,0 +1,236 @@
+"""Shared fixtures: start the real unixcorn binary on a private socket, talk to it
+over raw sockets, and parse what comes back without any HTTP library in between."""
+
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+BIN = os.environ.get("UNIXCORN_BIN") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "unixcorn")
+START_TIMEOUT = 10.0
+
+
+class Server:
+    """One unixcorn process; logs go to files in its own temporary directory."""
+
+    def __init__(self, workdir, args, sock=None, env=None, wait=True):
+        self.workdir = workdir
+        self.sock = sock if sock is not None else os.path.join(workdir, "app.sock")
+        self.stderr_path = os.path.join(workdir, "stderr.log")
+        self.stdout_path = os.path.join(workdir, "stdout.log")
+        argv = [BIN]
+        if sock is not False and not any(a in ("-b", "--bind") for a in args):
+            argv += ["--bind", "unix:" + self.sock]
+        argv += list(args)
+        self.argv = argv
+        self.proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL,
+            stdout=open(self.stdout_path, "ab"), stderr=open(self.stderr_path, "ab"),
+            env=dict(os.environ, **(env or {})))
+        if wait:
+            self.wait_ready()
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def wait_ready(self, timeout=START_TIMEOUT):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("unixcorn exited with %s:\n%s"
+                                   % (self.proc.returncode, self.stderr()))
+            if "Listening at" in self.stderr():
+                return
+            time.sleep(0.02)
+        raise RuntimeError("unixcorn did not start:\n" + self.stderr())
+
+    def connect(self, timeout=10.0):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        s.connect(self.sock)
+        return s
+
+    def stderr(self):
+        with open(self.stderr_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def stdout(self):
+        with open(self.stdout_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def rss_kib(self, field="VmRSS"):
+        with open("/proc/%d/status" % self.pid) as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+        raise KeyError(field)
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout=15.0):
+        return self.proc.wait(timeout=timeout)
+
+    def stop(self, sig=signal.SIGTERM, timeout=15.0):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise
+        return self.proc.returncode
+
+
+@pytest.fixture
+def workdir():
+    # Short paths: sun_path holds 107 bytes, and pytest's tmp_path can exceed that.
+    with tempfile.TemporaryDirectory(prefix="uc-", dir="/tmp") as d:
+        yield d
+
+
+@pytest.fixture
+def start_server(workdir):
+    """start_server(*args, sock=None, env=None) -> a running Server, stopped at teardown."""
+    servers = []
+
+    def start(*args, sock=None, env=None, wait=True):
+        srv = Server(workdir, args, sock=sock, env=env, wait=wait)
+        servers.append(srv)
+        return srv
+
+    yield start
+    for srv in servers:
+        if srv.proc.poll() is None:
+            srv.proc.kill()
+            srv.proc.wait()
+
+
+@pytest.fixture
+def server(start_server):
+    return start_server()
+
+
+class Response:
+    def __init__(self, status, reason, headers, body, version):
+        self.status = status
+        self.reason = reason
+        self.headers = headers  # list of (lower-case name, value)
+        self.body = body
+        self.version = version
+
+    def header(self, name, default=None):
+        name = name.lower()
+        for k, v in self.headers:
+            if k == name:
+                return v
+        return default
+
+    def header_all(self, name):
+        return [v for k, v in self.headers if k == name.lower()]
+
+
+class Reader:
+    """Reads HTTP/1.1 responses from a socket, keeping leftovers between calls."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+        self.eof = False
+
+    def _fill(self):
+        data = self.sock.recv(1 << 20)
+        if not data:
+            self.eof = True
+            return False
+        self.buf += data
+        return True
+
+    def read_until(self, delim):
+        while delim not in self.buf:
+            if not self._fill():
+                raise EOFError("connection closed before %r; have %r" % (delim, self.buf[:200]))
+        i = self.buf.index(delim) + len(delim)
+        out, self.buf = self.buf[:i], self.buf[i:]
+        return out
+
+    def read_exact(self, n):
+        chunks = []
+        while n > 0:
+            if not self.buf and not self._fill():
+                raise EOFError("connection closed with %d bytes still expected" % n)
+            take = self.buf[:n]
+            self.buf = self.buf[len(take):]
+            chunks.append(take)
+            n -= len(take)
+        return b"".join(chunks)
+
+    def read_to_eof(self):
+        while self._fill():
+            pass
+        out, self.buf = self.buf, b""
+        return out
+
+    def response(self, head_request=False):
+        head = self.read_until(b"\r\n\r\n").decode("latin-1")
+        lines = head.split("\r\n")
+        version, status, reason = (lines[0].split(" ", 2) + [""])[:3]
+        headers = []
+        for line in lines[1:]:
+            if line:
+                k, _, v = line.partition(":")
+                headers.append((k.strip().lower(), v.strip()))
+        resp = Response(int(status), reason, headers, b"", version)
+        if head_request or resp.status in (100, 204, 304):
+            return resp
+        if resp.header("transfer-encoding", "").lower() == "chunked":
+            resp.body = self._read_chunked()
+        elif resp.header("content-length") is not None:
+            resp.body = self.read_exact(int(resp.header("content-length")))
+        else:
+            resp.body = self.read_to_eof()
+        return resp
+
+    def _read_chunked(self):
+        parts = []
+        while True:
+            size = int(self.read_until(b"\r\n")[:-2].split(b";")[0], 16)
+            if size == 0:
+                self.read_until(b"\r\n")
+                return b"".join(parts)
+            parts.append(self.read_exact(size))
+            assert self.read_exact(2) == b"\r\n"
+
+    def closed(self, timeout=5.0):
+        """True when the peer closes (EOF or reset) with no further bytes."""
+        self.sock.settimeout(timeout)
+        try:
+            data = self.buf or self.sock.recv(65536)
+        except ConnectionResetError:
+            return True
+        return data == b""
+
+
+def request_bytes(method="GET", target="/", body=b"", headers=None, version="HTTP/1.1"):
+    hdrs = {"Host": "localhost"}
+    if body or method in ("POST", "PUT"):
+        hdrs["Content-Length"] = str(len(body))
+    hdrs.update(headers or {})
+    head = "%s %s %s\r\n" % (method, target, version)
+    head += "".join("%s: %s\r\n" % (k, v) for k, v in hdrs.items() if v is not None)
+    return head.encode("latin-1") + b"\r\n" + body
+
+
+def exchange(srv, raw, timeout=10.0, head_request=False):
+    """Send raw bytes on a new connection and return (Response, Reader)."""
+    s = srv.connect(timeout)
+    s.sendall(raw)
+    r = Reader(s)
+    return r.response(head_request=head_request), r

@@ -1,0 +1,74 @@
+#include "driver.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "echo.h"
+
+void driver_init(struct driver *d, const struct config *cfg) {
+  memset(d, 0, sizeof *d);
+  d->cfg = *cfg;
+  d->echo.tmp_dir = cfg->tmp_dir;
+  d->echo.stream = cfg->echo_stream;
+  d->env.cfg = &d->cfg;
+  d->env.limits.request_line = cfg->limit_request_line;
+  d->env.limits.fields = cfg->limit_request_fields;
+  d->env.limits.field_size = cfg->limit_request_field_size;
+  d->env.limits.body = cfg->limit_request_body;
+  d->env.app = &echo_handler;
+  d->env.app_ctx = &d->echo;
+  struct peer peer = {.addr = "unix", .has_cred = 1, .pid = 1, .uid = 0};
+  conn_init(&d->conn, &d->env, &peer, d->app_state);
+}
+
+void driver_free(struct driver *d) {
+  conn_release(&d->conn);
+  buf_release(&d->sent);
+}
+
+void driver_drain(struct driver *d) {
+  struct conn_output o;
+  while (conn_output(&d->conn, &o)) {
+    size_t n = o.mem_len;
+    if (n > 0) {
+      buf_append(&d->sent, o.mem, n);
+    } else {
+      char tmp[65536];
+      n = o.file_len < sizeof tmp ? o.file_len : sizeof tmp;
+      ssize_t r = pread(o.fd, tmp, n, (off_t)o.file_off);
+      if (r <= 0)
+        abort();
+      n = (size_t)r;
+      buf_append(&d->sent, tmp, n);
+    }
+    conn_output_done(&d->conn, n);
+  }
+}
+
+size_t driver_feed(struct driver *d, const char *data, size_t len, size_t slice) {
+  size_t taken = 0;
+  while (taken < len) {
+    driver_drain(d);
+    char *p;
+    size_t room = conn_read_window(&d->conn, &p);
+    if (room == 0)
+      break;
+    size_t n = len - taken;
+    if (n > room)
+      n = room;
+    if (slice && n > slice)
+      n = slice;
+    memcpy(p, data + taken, n);
+    conn_input(&d->conn, n);
+    taken += n;
+  }
+  driver_drain(d);
+  d->fed += taken;
+  return taken;
+}
+
+void driver_eof(struct driver *d) {
+  conn_input_eof(&d->conn);
+  driver_drain(d);
+}

@@ -1,0 +1,31 @@
+/* Drives a conn without a socket: feeds bytes in slices, collects what it
+ * sends, including file-backed body parts. Shared by the unit tests and the
+ * fuzzer. */
+#ifndef UNIXCORN_TEST_DRIVER_H
+#define UNIXCORN_TEST_DRIVER_H
+
+#include <stddef.h>
+
+#include "conn.h"
+#include "echo.h"
+
+struct driver {
+  struct config cfg;
+  struct conn_env env;
+  struct echo_options echo;
+  struct conn conn;
+  _Alignas(max_align_t) char app_state[256];
+  struct buf sent;   /* everything the connection sent */
+  size_t fed;        /* bytes of input the connection took */
+};
+
+void driver_init(struct driver *d, const struct config *cfg);
+void driver_free(struct driver *d);
+/* Feeds data, at most `slice` bytes per read (0: as much as fits), draining
+ * output as a client reading everything would. Stops when the connection
+ * takes no more input. Returns the bytes taken. */
+size_t driver_feed(struct driver *d, const char *data, size_t len, size_t slice);
+void driver_drain(struct driver *d);
+void driver_eof(struct driver *d);
+
+#endif
