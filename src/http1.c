@@ -110,8 +110,9 @@ static int on_message_begin(llhttp_t *p) {
   r->body_received = r->content_length = 0;
   h->line_len = h->field_len = h->nfields = 0;
   h->host_count = h->te_count = 0;
-  h->version_len = 0;
   h->in_head = true;
+  h->in_request_line = true;
+  memset(h->line_tail, 0, sizeof h->line_tail);
   h->te_not_chunked = false;
   return 0;
 }
@@ -132,13 +133,14 @@ static int on_url(llhttp_t *p, const char *at, size_t len) {
   return keep(h, &h->req->target, at, len, UINT32_MAX);
 }
 
+static int on_version_complete(llhttp_t *p) {
+  from_parser(p)->in_request_line = false;
+  return 0;
+}
+
 static int on_version(llhttp_t *p, const char *at, size_t len) {
   struct http1 *h = from_parser(p);
-  if (span_start(h, at, len) || line_grow(h, len))
-    return HPE_USER;
-  for (size_t i = 0; i < len && h->version_len < sizeof h->version; i++)
-    h->version[h->version_len++] = at[i];
-  return 0;
+  return span_start(h, at, len) || line_grow(h, len) ? HPE_USER : 0;
 }
 
 static int field_grow(struct http1 *h, size_t len) {
@@ -265,6 +267,15 @@ static int on_body(llhttp_t *p, const char *at, size_t len) {
   return status ? fail(h, status, "Could not store the request body") : 0;
 }
 
+/* A declared chunk that would cross the limit is refused before it is read. */
+static int on_chunk_header(llhttp_t *p) {
+  struct http1 *h = from_parser(p);
+  uint64_t limit = h->limits->body;
+  if (limit && (p->content_length > limit || h->req->body_received > limit - p->content_length))
+    return fail(h, 413, "Request body too large");
+  return 0;
+}
+
 static int on_message_complete(llhttp_t *p) {
   from_parser(p)->event = HTTP1_MESSAGE_DONE;
   return HPE_PAUSED;
@@ -275,12 +286,14 @@ static const llhttp_settings_t settings = {
     .on_method = on_method,
     .on_url = on_url,
     .on_version = on_version,
+    .on_version_complete = on_version_complete,
     .on_header_field = on_header_field,
     .on_header_field_complete = on_header_field_complete,
     .on_header_value = on_header_value,
     .on_header_value_complete = on_header_value_complete,
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
+    .on_chunk_header = on_chunk_header,
     .on_message_complete = on_message_complete,
 };
 
@@ -329,10 +342,32 @@ static int check_head(struct http1 *h) {
   return 0;
 }
 
-static enum http1_event parse_error(struct http1 *h, llhttp_errno_t err) {
+/* llhttp rejects HTTP/3.0 as malformed before reporting the version, so the
+ * last bytes of the request line are kept to find the major digit. */
+static void remember_line_tail(struct http1 *h, const char *data, size_t len) {
+  size_t keep = sizeof h->line_tail;
+  if (len >= keep) {
+    memcpy(h->line_tail, data + len - keep, keep);
+  } else {
+    memmove(h->line_tail, h->line_tail + len, keep - len);
+    memcpy(h->line_tail + keep - len, data, len);
+  }
+}
+
+static bool newer_version(struct http1 *h, const char *data, const char *pos) {
+  remember_line_tail(h, data, (size_t)(pos - data));
+  const char *t = h->line_tail, *end = t + sizeof h->line_tail;
+  for (const char *p = t; p + 5 < end; p++)
+    if (memcmp(p, "HTTP/", 5) == 0)
+      return p[5] >= '2' && p[5] <= '9';
+  return false;
+}
+
+static enum http1_event parse_error(struct http1 *h, llhttp_errno_t err, const char *data) {
   if (h->error_status == 0) {
-    bool newer = h->version_len >= 6 && h->version[5] >= '2' && h->version[5] <= '9';
-    if (err == HPE_PAUSED_H2_UPGRADE || (err == HPE_INVALID_VERSION && newer))
+    const char *pos = llhttp_get_error_pos(&h->parser);
+    bool newer = err == HPE_INVALID_VERSION && pos != NULL && newer_version(h, data, pos);
+    if (err == HPE_PAUSED_H2_UPGRADE || newer)
       fail(h, 505, "HTTP version not supported");
     else
       fail(h, 400, llhttp_get_error_reason(&h->parser));
@@ -350,9 +385,11 @@ enum http1_event http1_execute(struct http1 *h, const char *data, size_t len,
     end = llhttp_get_error_pos(&h->parser);
   *consumed = (size_t)(end - data);
   if (err != HPE_OK && err != HPE_PAUSED && err != HPE_PAUSED_UPGRADE)
-    return parse_error(h, err);
+    return parse_error(h, err, data);
   if (scan_gap(h, end) != 0)
     return HTTP1_ERROR;
+  if (h->in_request_line)
+    remember_line_tail(h, data, *consumed);
   if (err == HPE_OK)
     return HTTP1_NEED_MORE;
   if (h->event == HTTP1_HEAD_DONE) {

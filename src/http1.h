@@ -64,11 +64,10 @@ struct http1 {
   int field_id;
   char field_name[24];
   size_t field_name_len;
-  bool in_head, value_started, te_not_chunked;
+  bool in_head, in_request_line, value_started, te_not_chunked;
+  char line_tail[12]; /* last bytes of an unfinished request line */
   char token[16]; /* start of a Transfer-Encoding or Expect value */
   size_t token_len;
-  char version[8];
-  size_t version_len;
   enum http1_event event; /* why the parser paused */
   /* bare CR/LF scan over everything that is not body */
   const char *scan_pos;

@@ -2,7 +2,7 @@
 over raw sockets, and parse what comes back without any HTTP library in between."""
 
 import os
-import signal
+from signal import SIGTERM
 import socket
 import subprocess
 import tempfile
@@ -77,7 +77,7 @@ class Server:
     def wait(self, timeout=15.0):
         return self.proc.wait(timeout=timeout)
 
-    def stop(self, sig=signal.SIGTERM, timeout=15.0):
+    def stop(self, sig=SIGTERM, timeout=15.0):
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
