@@ -14,7 +14,8 @@
 #include "server.h"
 
 #define READS_PER_WAKEUP 4
-#define WRITE_BUDGET (4u << 20) /* per wakeup, so one fast reader cannot starve others */
+#define WRITE_BUDGET (4u << 20) /* per wakeup, so one fast reader cannot starve others   \
+                                 */
 #define SENDFILE_MAX 0x7ffff000u
 #define LINGER_MS 2000
 #define LINGER_MAX_BYTES (1u << 20)
@@ -96,9 +97,8 @@ static void linger_read(struct client *cl) {
  * before the client reads it. So half-close, drain a little, then close. */
 static void begin_close(struct client *cl) {
   int unread = 0;
-  if (cl->conn.peer_eof ||
-      (!conn_may_have_unread_input(&cl->conn) &&
-       (ioctl(cl->fd, FIONREAD, &unread) < 0 || unread == 0))) {
+  if (cl->conn.peer_eof || (!conn_may_have_unread_input(&cl->conn) &&
+                            (ioctl(cl->fd, FIONREAD, &unread) < 0 || unread == 0))) {
     close_now(cl);
     return;
   }

@@ -35,8 +35,9 @@ static int parse_unix(struct bind_addr *b, const char *path, char *err, size_t e
   if (len == 0)
     return fail(err, errlen, "empty socket path in '%s%s'", "unix:", path);
   if (len > UNIX_PATH_MAX_LEN) {
-    snprintf(err, errlen, "socket path is %zu bytes; a Unix socket path holds at most %zu: %s",
-             len, UNIX_PATH_MAX_LEN, path);
+    snprintf(err, errlen,
+             "socket path is %zu bytes; a Unix socket path holds at most %zu: %s", len,
+             UNIX_PATH_MAX_LEN, path);
     return -1;
   }
   b->kind = BIND_UNIX;
@@ -76,8 +77,8 @@ int bind_addr_parse(struct bind_addr *b, const char *text, char *err, size_t err
                   text, "");
     host_len = (size_t)(colon - text);
     if (memchr(text, ':', host_len) != NULL)
-      return fail(err, errlen, "IPv6 addresses go in brackets, as [::1]:PORT: '%s'%s", text,
-                  "");
+      return fail(err, errlen, "IPv6 addresses go in brackets, as [::1]:PORT: '%s'%s",
+                  text, "");
   }
   if (host_len >= sizeof b->host)
     return fail(err, errlen, "host name too long in '%s'%s", text, "");
@@ -121,9 +122,12 @@ static int parse_bytes(const char *s, uint64_t *out) {
     return -1;
   memcpy(digits, s, len + 1);
   switch (digits[len - 1]) {
-  case 'k': case 'K': shift = 10; break;
-  case 'm': case 'M': shift = 20; break;
-  case 'g': case 'G': shift = 30; break;
+  case 'k':
+  case 'K': shift = 10; break;
+  case 'm':
+  case 'M': shift = 20; break;
+  case 'g':
+  case 'G': shift = 30; break;
   default: break;
   }
   if (shift != 0)
@@ -188,10 +192,25 @@ static int parse_level(const char *s, enum log_level *level) {
 /* ---- the option table ---- */
 
 enum opt_id {
-  OPT_BIND, OPT_BACKLOG, OPT_KEEPALIVE, OPT_HEADER_TIMEOUT, OPT_READ_TIMEOUT,
-  OPT_GRACEFUL_TIMEOUT, OPT_LIMIT_LINE, OPT_LIMIT_FIELDS, OPT_LIMIT_FIELD_SIZE,
-  OPT_LIMIT_BODY, OPT_TMP_DIR, OPT_ECHO_STREAM, OPT_SOCKET_MODE, OPT_SOCKET_GROUP,
-  OPT_ACCESS_LOG, OPT_ERROR_LOG, OPT_LOG_LEVEL, OPT_HELP, OPT_VERSION,
+  OPT_BIND,
+  OPT_BACKLOG,
+  OPT_KEEPALIVE,
+  OPT_HEADER_TIMEOUT,
+  OPT_READ_TIMEOUT,
+  OPT_GRACEFUL_TIMEOUT,
+  OPT_LIMIT_LINE,
+  OPT_LIMIT_FIELDS,
+  OPT_LIMIT_FIELD_SIZE,
+  OPT_LIMIT_BODY,
+  OPT_TMP_DIR,
+  OPT_ECHO_STREAM,
+  OPT_SOCKET_MODE,
+  OPT_SOCKET_GROUP,
+  OPT_ACCESS_LOG,
+  OPT_ERROR_LOG,
+  OPT_LOG_LEVEL,
+  OPT_HELP,
+  OPT_VERSION,
 };
 
 struct option_spec {
@@ -259,8 +278,9 @@ void config_usage(FILE *out) {
     if (o->help == NULL)
       continue;
     char left[80];
-    int n = o->short_name ? snprintf(left, sizeof left, "  -%c, --%s", o->short_name, o->name)
-                          : snprintf(left, sizeof left, "      --%s", o->name);
+    int n = o->short_name
+                ? snprintf(left, sizeof left, "  -%c, --%s", o->short_name, o->name)
+                : snprintf(left, sizeof left, "      --%s", o->name);
     for (size_t j = i + 1; j < NOPTIONS; j++)
       if (options[j].id == o->id && options[j].help == NULL)
         n += snprintf(left + n, sizeof left - (size_t)n, ", --%s", options[j].name);
@@ -315,11 +335,10 @@ static int apply_value(struct config *cfg, enum opt_id id, const char *v, char *
   case OPT_GRACEFUL_TIMEOUT: return parse_seconds(v, &cfg->graceful_timeout_ms);
   case OPT_LIMIT_LINE: return parse_uint(v, UINT32_MAX, &cfg->limit_request_line);
   case OPT_LIMIT_FIELDS: return parse_uint(v, 65535, &cfg->limit_request_fields);
-  case OPT_LIMIT_FIELD_SIZE: return parse_uint(v, UINT32_MAX, &cfg->limit_request_field_size);
+  case OPT_LIMIT_FIELD_SIZE:
+    return parse_uint(v, UINT32_MAX, &cfg->limit_request_field_size);
   case OPT_LIMIT_BODY: return parse_bytes(v, &cfg->limit_request_body);
-  case OPT_TMP_DIR:
-    cfg->tmp_dir = v;
-    return v[0] == '\0' ? -1 : 0;
+  case OPT_TMP_DIR: cfg->tmp_dir = v; return v[0] == '\0' ? -1 : 0;
   case OPT_SOCKET_MODE: return parse_mode(v, &cfg->socket_mode);
   case OPT_SOCKET_GROUP:
     cfg->socket_group_set = true;
@@ -336,12 +355,16 @@ static int apply_value(struct config *cfg, enum opt_id id, const char *v, char *
 /* Reasons for values that failed without saying why. */
 static const char *expected_for(enum opt_id id) {
   switch (id) {
-  case OPT_KEEPALIVE: case OPT_HEADER_TIMEOUT: case OPT_READ_TIMEOUT:
+  case OPT_KEEPALIVE:
+  case OPT_HEADER_TIMEOUT:
+  case OPT_READ_TIMEOUT:
   case OPT_GRACEFUL_TIMEOUT: return "a number of seconds, like 5 or 0.5";
   case OPT_LIMIT_BODY: return "a size in bytes, like 1048576 or 64M";
   case OPT_SOCKET_MODE: return "an octal mode from 0 to 0777, like 0660";
   case OPT_LOG_LEVEL: return "debug, info, warning, error or critical";
-  case OPT_TMP_DIR: case OPT_ACCESS_LOG: case OPT_ERROR_LOG: return "a path";
+  case OPT_TMP_DIR:
+  case OPT_ACCESS_LOG:
+  case OPT_ERROR_LOG: return "a path";
   default: return "a whole number";
   }
 }
@@ -373,7 +396,8 @@ static enum config_result parse_one(struct config *cfg, int argc, char **argv, i
     snprintf(flag, sizeof flag, "-%c", arg[1]);
   } else {
     snprintf(flag, sizeof flag, "%.60s", arg);
-    return flag_error(err, errlen, flag, "unexpected argument (unixcorn takes only options)");
+    return flag_error(err, errlen, flag,
+                      "unexpected argument (unixcorn takes only options)");
   }
   if (o == NULL)
     return flag_error(err, errlen, flag, "unknown option; see unixcorn --help");
@@ -408,8 +432,8 @@ enum config_result config_parse(struct config *cfg, int argc, char **argv, char 
     if (r != CONFIG_OK)
       return r;
   }
-  if (cfg->nbinds == 0 && bind_addr_parse(&cfg->binds[cfg->nbinds++], DEFAULT_BIND, err,
-                                          errlen) < 0)
+  if (cfg->nbinds == 0 &&
+      bind_addr_parse(&cfg->binds[cfg->nbinds++], DEFAULT_BIND, err, errlen) < 0)
     return CONFIG_ERROR;
   return CONFIG_OK;
 }

@@ -29,9 +29,9 @@ struct config {
   struct bind_addr binds[CONFIG_MAX_BINDS];
   size_t nbinds;
   int backlog;
-  uint64_t keepalive_ms;       /* 0: close after every response */
-  uint64_t header_timeout_ms;  /* 0: no limit */
-  uint64_t read_timeout_ms;    /* 0: no limit */
+  uint64_t keepalive_ms;      /* 0: close after every response */
+  uint64_t header_timeout_ms; /* 0: no limit */
+  uint64_t read_timeout_ms;   /* 0: no limit */
   uint64_t graceful_timeout_ms;
   uint64_t limit_request_line; /* 0: unlimited, as in Gunicorn */
   uint64_t limit_request_fields;

@@ -271,8 +271,7 @@ uint64_t conn_deadline(const struct conn *c) {
   case CONN_RESPONDING:
   case CONN_CLOSING:
     return cfg->read_timeout_ms ? c->last_io_ms + cfg->read_timeout_ms : 0;
-  default:
-    return 0;
+  default: return 0;
   }
 }
 
@@ -285,12 +284,8 @@ void conn_expire(struct conn *c) {
       return;
     }
     __attribute__((fallthrough)); /* a new connection that never sent a head */
-  case CONN_HEAD:
-    fail(c, 408, "The request head did not arrive in time");
-    return;
-  case CONN_BODY:
-    fail(c, 408, "The request body stalled");
-    return;
+  case CONN_HEAD: fail(c, 408, "The request head did not arrive in time"); return;
+  case CONN_BODY: fail(c, 408, "The request body stalled"); return;
   default: /* the client stopped reading its response */
     end_app(c);
     c->out.len = c->out_pos = 0;

@@ -23,13 +23,15 @@ static int respond(struct conn *c, uint64_t length) {
   return conn_respond(c, 200, ct, ct_len, length) < 0 ? 500 : 0;
 }
 
-/* Streaming only pays where there is a body and a way to frame it as it comes. */
+/* Streaming needs a body and a way to frame it as it comes: HTTP/1.0 has no
+ * chunked coding, so its bodies are echoed whole, keeping the connection. */
 static int echo_head(struct conn *c, void *state) {
   struct echo_state *s = state;
   const struct echo_options *opt = conn_app_context(c);
   const struct request *r = conn_request(c);
   spool_init(&s->body);
-  s->streaming = opt->stream && !r->is_head && (r->chunked || r->content_length > 0);
+  s->streaming = opt->stream && !r->is_head && r->version_minor >= 1 &&
+                 (r->chunked || r->content_length > 0);
   return s->streaming ? respond(c, RESPONSE_CHUNKED) : 0;
 }
 

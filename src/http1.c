@@ -7,8 +7,14 @@
 #define FRAMING_RUN_MAX 8192  /* bytes between tokens: OWS, chunk extensions */
 
 enum field_id {
-  FIELD_OTHER, FIELD_HOST, FIELD_CONTENT_TYPE, FIELD_TRANSFER_ENCODING, FIELD_EXPECT,
-  FIELD_REFERER, FIELD_USER_AGENT, FIELD_FORWARDED_FOR,
+  FIELD_OTHER,
+  FIELD_HOST,
+  FIELD_CONTENT_TYPE,
+  FIELD_TRANSFER_ENCODING,
+  FIELD_EXPECT,
+  FIELD_REFERER,
+  FIELD_USER_AGENT,
+  FIELD_FORWARDED_FOR,
 };
 
 static const struct {
@@ -166,7 +172,8 @@ static int on_header_field_complete(llhttp_t *p) {
   if (++h->nfields > h->limits->fields)
     return fail(h, 431, "Too many request header fields");
   h->field_id = FIELD_OTHER;
-  for (size_t i = 0; h->in_head && i < sizeof known_fields / sizeof known_fields[0]; i++) {
+  for (size_t i = 0; h->in_head && i < sizeof known_fields / sizeof known_fields[0];
+       i++) {
     if (strlen(known_fields[i].name) == h->field_name_len &&
         strncasecmp(known_fields[i].name, h->field_name, h->field_name_len) == 0)
       h->field_id = known_fields[i].id;
@@ -210,13 +217,18 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len) {
     return fail(h, 400, "Control character in header value");
   int rc = 0;
   switch (h->field_id) {
-  case FIELD_CONTENT_TYPE: rc = keep(h, &h->req->content_type, at, len, UINT32_MAX); break;
+  case FIELD_CONTENT_TYPE:
+    rc = keep(h, &h->req->content_type, at, len, UINT32_MAX);
+    break;
   case FIELD_REFERER: rc = keep(h, &h->req->referer, at, len, LOGGED_FIELD_MAX); break;
-  case FIELD_USER_AGENT: rc = keep(h, &h->req->user_agent, at, len, LOGGED_FIELD_MAX); break;
+  case FIELD_USER_AGENT:
+    rc = keep(h, &h->req->user_agent, at, len, LOGGED_FIELD_MAX);
+    break;
   case FIELD_FORWARDED_FOR:
     rc = keep(h, &h->req->forwarded_for, at, len, LOGGED_FIELD_MAX);
     break;
-  case FIELD_TRANSFER_ENCODING: case FIELD_EXPECT: collect_token(h, at, len); break;
+  case FIELD_TRANSFER_ENCODING:
+  case FIELD_EXPECT: collect_token(h, at, len); break;
   default: break;
   }
   h->value_started = true;
@@ -271,7 +283,8 @@ static int on_body(llhttp_t *p, const char *at, size_t len) {
 static int on_chunk_header(llhttp_t *p) {
   struct http1 *h = from_parser(p);
   uint64_t limit = h->limits->body;
-  if (limit && (p->content_length > limit || h->req->body_received > limit - p->content_length))
+  if (limit &&
+      (p->content_length > limit || h->req->body_received > limit - p->content_length))
     return fail(h, 413, "Request body too large");
   return 0;
 }
@@ -318,10 +331,12 @@ static int check_head(struct http1 *h) {
   struct request *r = h->req;
   if (h->pending_cr)
     return fail(h, 400, "Bare CR in request framing");
+  if (p->http_major == 0)
+    return fail(h, 400, "Request line without an HTTP version");
   if (p->http_major != 1)
     return fail(h, 505, "HTTP version not supported");
   if (h->host_count > 1 || (p->http_minor == 1 && h->host_count == 0))
-    return fail(h, 400, "HTTP/1.1 requires exactly one Host header");
+    return fail(h, 400, "Exactly one Host header is required");
   if ((p->flags & F_TRANSFER_ENCODING) && !(p->flags & F_CHUNKED))
     return fail(h, 400, "Transfer-Encoding must end in chunked");
   if ((p->flags & F_CHUNKED) && (h->te_not_chunked || h->te_count > 1))
@@ -363,7 +378,8 @@ static bool newer_version(struct http1 *h, const char *data, const char *pos) {
   return false;
 }
 
-static enum http1_event parse_error(struct http1 *h, llhttp_errno_t err, const char *data) {
+static enum http1_event parse_error(struct http1 *h, llhttp_errno_t err,
+                                    const char *data) {
   if (h->error_status == 0) {
     const char *pos = llhttp_get_error_pos(&h->parser);
     bool newer = err == HPE_INVALID_VERSION && pos != NULL && newer_version(h, data, pos);

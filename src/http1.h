@@ -35,10 +35,10 @@ static inline const char *request_str(const struct request *r, struct span s) {
 }
 
 struct http1_limits {
-  uint64_t request_line;     /* 0: unlimited */
+  uint64_t request_line; /* 0: unlimited */
   uint64_t fields;
-  uint64_t field_size;       /* 0: unlimited */
-  uint64_t body;             /* 0: unlimited */
+  uint64_t field_size; /* 0: unlimited */
+  uint64_t body;       /* 0: unlimited */
 };
 
 /* Receives body bytes as they are parsed. Returns 0, or an HTTP status
@@ -66,7 +66,7 @@ struct http1 {
   size_t field_name_len;
   bool in_head, in_request_line, value_started, te_not_chunked;
   char line_tail[12]; /* last bytes of an unfinished request line */
-  char token[16]; /* start of a Transfer-Encoding or Expect value */
+  char token[16];     /* start of a Transfer-Encoding or Expect value */
   size_t token_len;
   enum http1_event event; /* why the parser paused */
   /* bare CR/LF scan over everything that is not body */

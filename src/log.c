@@ -23,7 +23,8 @@ static enum log_level min_level = LOG_LEVEL_INFO;
 static char access_buf[ACCESS_BUF_SIZE];
 static size_t access_len;
 
-static const char *const level_names[] = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"};
+static const char *const level_names[] = {"DEBUG", "INFO", "WARNING", "ERROR",
+                                          "CRITICAL"};
 
 static int open_log_file(struct log_file *lf) {
   if (lf->path == NULL) {
@@ -166,10 +167,10 @@ static size_t put_time(char *out, size_t room) {
   return n;
 }
 
-#define APPEND(...)                                                                    \
-  do {                                                                                 \
-    int m_ = snprintf(line + n, sizeof line - n, __VA_ARGS__);                          \
-    n = (m_ < 0 || (size_t)m_ >= sizeof line - n) ? sizeof line - 1 : n + (size_t)m_;  \
+#define APPEND(...)                                                                      \
+  do {                                                                                   \
+    int m_ = snprintf(line + n, sizeof line - n, __VA_ARGS__);                           \
+    n = (m_ < 0 || (size_t)m_ >= sizeof line - n) ? sizeof line - 1 : n + (size_t)m_;    \
   } while (0)
 
 /* Combined log format, then the request time in seconds, then for Unix-socket

@@ -8,8 +8,13 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-enum log_level { LOG_LEVEL_DEBUG, LOG_LEVEL_INFO, LOG_LEVEL_WARNING, LOG_LEVEL_ERROR,
-                 LOG_LEVEL_CRITICAL };
+enum log_level {
+  LOG_LEVEL_DEBUG,
+  LOG_LEVEL_INFO,
+  LOG_LEVEL_WARNING,
+  LOG_LEVEL_ERROR,
+  LOG_LEVEL_CRITICAL
+};
 
 /* Opens the logs; a NULL or "-" error path means stderr, "-" access path means
  * stdout, NULL access path disables access logging. Returns 0 or -errno, with

@@ -16,17 +16,10 @@ int main(int argc, char **argv) {
   char err[CONFIG_ERR_MAX];
   config_defaults(&cfg);
   switch (config_parse(&cfg, argc, argv, err, sizeof err)) {
-  case CONFIG_HELP:
-    config_usage(stdout);
-    return 0;
-  case CONFIG_VERSION:
-    printf("unixcorn %s\n", UNIXCORN_VERSION);
-    return 0;
-  case CONFIG_ERROR:
-    fprintf(stderr, "unixcorn: %s\n", err);
-    return 2;
-  case CONFIG_OK:
-    break;
+  case CONFIG_HELP: config_usage(stdout); return 0;
+  case CONFIG_VERSION: printf("unixcorn %s\n", UNIXCORN_VERSION); return 0;
+  case CONFIG_ERROR: fprintf(stderr, "unixcorn: %s\n", err); return 2;
+  case CONFIG_OK: break;
   }
   const char *failed = NULL;
   int rc = log_open(cfg.error_logfile, cfg.access_logfile, cfg.log_level, &failed);

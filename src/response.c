@@ -34,7 +34,8 @@ static const char *date_header(size_t *len) {
   if (now != cached_sec) {
     struct tm tm;
     gmtime_r(&now, &tm);
-    cached_len = strftime(cached, sizeof cached, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+    cached_len =
+        strftime(cached, sizeof cached, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
     cached_sec = now;
   }
   *len = cached_len;

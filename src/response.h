@@ -7,7 +7,7 @@
 
 #include "bufpool.h"
 
-#define RESPONSE_CHUNKED UINT64_MAX     /* body length unknown: chunked */
+#define RESPONSE_CHUNKED UINT64_MAX           /* body length unknown: chunked */
 #define RESPONSE_UNTIL_CLOSE (UINT64_MAX - 1) /* HTTP/1.0: body ends at close */
 
 struct response_head {

@@ -81,7 +81,8 @@ static void on_accept(uv_poll_t *h, int status, int events) {
   for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
-    int fd = accept4(l->sock.fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd =
+        accept4(l->sock.fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       int e = errno;
       if (e == EINTR || e == ECONNABORTED)
@@ -111,8 +112,9 @@ static void close_listeners(struct server *srv) {
 }
 
 static void maybe_finish(struct server *srv) {
-  if (!srv->stopping || srv->nclients != 0)
+  if (!srv->stopping || srv->nclients != 0 || srv->finished)
     return;
+  srv->finished = true;
   uv_close((uv_handle_t *)&srv->sig_term, NULL);
   uv_close((uv_handle_t *)&srv->sig_int, NULL);
   uv_close((uv_handle_t *)&srv->before_poll, NULL);

@@ -29,7 +29,7 @@ struct server {
   uv_timer_t grace_timer, accept_timer;
   struct client *clients; /* every open connection, for a graceful stop */
   size_t nclients;
-  bool stopping, accept_paused;
+  bool stopping, accept_paused, finished;
 };
 
 /* Binds, serves until SIGTERM or SIGINT, and cleans up. Returns the exit code. */

@@ -58,7 +58,8 @@ static int move_to_file(struct spool *s, const char *dir) {
 
 int spool_append(struct spool *s, const char *dir, const char *data, size_t len) {
   int err;
-  if (s->fd < 0 && s->mem.len + len > SPOOL_MEMORY_MAX && (err = move_to_file(s, dir)) < 0)
+  if (s->fd < 0 && s->mem.len + len > SPOOL_MEMORY_MAX &&
+      (err = move_to_file(s, dir)) < 0)
     return err;
   err = s->fd >= 0 ? write_all(s->fd, data, len) : buf_append(&s->mem, data, len);
   if (err == 0)

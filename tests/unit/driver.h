@@ -15,8 +15,8 @@ struct driver {
   struct echo_options echo;
   struct conn conn;
   _Alignas(max_align_t) char app_state[256];
-  struct buf sent;   /* everything the connection sent */
-  size_t fed;        /* bytes of input the connection took */
+  struct buf sent; /* everything the connection sent */
+  size_t fed;      /* bytes of input the connection took */
 };
 
 void driver_init(struct driver *d, const struct config *cfg);

@@ -57,8 +57,8 @@ static void test_bind_forms(void) {
 static void test_bind_errors(void) {
   char long_path[200] = "unix:/tmp/";
   memset(long_path + 10, 'a', 120);
-  const char *bad[] = {"unix:", "localhost", "host:port", "[::1", "[::1]", "::1:80",
-                       "1.2.3.4:70000", "1.2.3.4:", "1.2.3.4:-1", long_path};
+  const char *bad[] = {"unix:",  "localhost",     "host:port", "[::1",       "[::1]",
+                       "::1:80", "1.2.3.4:70000", "1.2.3.4:",  "1.2.3.4:-1", long_path};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     struct bind_addr b;
     err[0] = '\0';
@@ -81,7 +81,8 @@ static void test_values(void) {
   CHECK(parse("-bunix:/a", "-b", "unix:/b") == CONFIG_OK);
   CHECK(cfg.nbinds == 2 && strcmp(cfg.binds[1].path, "/b") == 0);
   CHECK(parse("--socket-group", "0", "--log-level=warning") == CONFIG_OK);
-  CHECK(cfg.socket_group_set && cfg.socket_gid == 0 && cfg.log_level == LOG_LEVEL_WARNING);
+  CHECK(cfg.socket_group_set && cfg.socket_gid == 0 &&
+        cfg.log_level == LOG_LEVEL_WARNING);
   CHECK(parse("--help", NULL, NULL) == CONFIG_HELP);
   CHECK(parse("-v", NULL, NULL) == CONFIG_VERSION);
 }

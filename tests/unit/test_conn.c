@@ -98,7 +98,8 @@ static void test_spooled_body(void) {
   for (size_t i = 0; i < n; i++)
     body[i] = (char)(i * 7 + i / 251);
   char head[128];
-  int hn = snprintf(head, sizeof head, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n", n);
+  int hn = snprintf(head, sizeof head,
+                    "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n", n);
   driver_init(&d, &cfg);
   driver_feed(&d, head, (size_t)hn, 0);
   driver_feed(&d, body, n / 2, 0);
@@ -121,7 +122,8 @@ static void test_stream_mode(void) {
   driver_feed(&d, head, sizeof head - 1, 0);
   driver_feed(&d, "01234", 5, 0);
   CHECK(memmem(d.sent.data, d.sent.len, "Transfer-Encoding: chunked", 26) != NULL);
-  CHECK(memmem(d.sent.data, d.sent.len, "5\r\n01234\r\n", 10) != NULL); /* already echoed */
+  CHECK(memmem(d.sent.data, d.sent.len, "5\r\n01234\r\n", 10) !=
+        NULL); /* already echoed */
   driver_feed(&d, "56789", 5, 0);
   size_t pos = 0;
   struct parsed r;
@@ -162,12 +164,15 @@ static void test_expect_continue(void) {
   struct driver d;
   cfg.limit_request_body = 100;
   driver_init(&d, &cfg);
-  const char ok[] = "POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n";
+  const char ok[] =
+      "POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n";
   driver_feed(&d, ok, sizeof ok - 1, 0);
-  CHECK(d.sent.len == 25 && memcmp(d.sent.data, "HTTP/1.1 100 Continue\r\n\r\n", 25) == 0);
+  CHECK(d.sent.len == 25 &&
+        memcmp(d.sent.data, "HTTP/1.1 100 Continue\r\n\r\n", 25) == 0);
   driver_feed(&d, "hi", 2, 0);
   CHECK(memmem(d.sent.data, d.sent.len, "200 OK", 6) != NULL);
-  const char big[] = "POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 101\r\n\r\n";
+  const char big[] =
+      "POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 101\r\n\r\n";
   size_t before = d.sent.len;
   driver_feed(&d, big, sizeof big - 1, 0);
   CHECK(strncmp(d.sent.data + before, "HTTP/1.1 413 ", 13) == 0);
