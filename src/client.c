@@ -14,8 +14,9 @@
 #include "server.h"
 
 #define READS_PER_WAKEUP 4
-#define WRITE_BUDGET (4u << 20) /* per wakeup, so one fast reader cannot starve others   \
-                                 */
+#define WRITE_BUDGET                                                                     \
+  (4u << 20) /* per wakeup, so one fast reader cannot starve others                      \
+              */
 #define SENDFILE_MAX 0x7ffff000u
 #define LINGER_MS 2000
 #define LINGER_MAX_BYTES (1u << 20)
@@ -40,6 +41,7 @@ static void close_now(struct client *cl) {
   uv_close((uv_handle_t *)&cl->poll, on_handle_closed);
   uv_close((uv_handle_t *)&cl->timer, on_handle_closed);
   close(cl->fd);
+  log_debug("Connection %d from %s closed", cl->fd, cl->conn.peer.addr);
   cl->fd = -1;
   conn_release(&cl->conn);
   server_client_closed(cl->srv, cl);
@@ -243,6 +245,7 @@ int client_start(struct server *srv, int fd, const struct peer *peer) {
   srv->nclients++;
   cl->events = UV_READABLE;
   uv_poll_start(&cl->poll, UV_READABLE, on_poll);
+  log_debug("Connection %d from %s opened", fd, peer->addr);
   arm_timer(cl, conn_deadline(&cl->conn));
   return 0;
 }

@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <grp.h>
 #include <math.h>
@@ -7,6 +8,9 @@
 #include <string.h>
 
 #define DEFAULT_BIND "unix:/tmp/app.sock"
+#define DEFAULT_FORWARDED_ALLOW "127.0.0.1,::1"
+
+static int parse_ip_list(struct config *cfg, const char *s);
 
 void config_defaults(struct config *cfg) {
   const char *tmp = getenv("TMPDIR");
@@ -23,6 +27,9 @@ void config_defaults(struct config *cfg) {
   cfg->tmp_dir = (tmp != NULL && tmp[0] != '\0') ? tmp : "/tmp";
   cfg->socket_mode = 0666;
   cfg->log_level = LOG_LEVEL_INFO;
+  const char *allow = getenv("FORWARDED_ALLOW_IPS"); /* as Gunicorn */
+  if (allow == NULL || parse_ip_list(cfg, allow) < 0)
+    parse_ip_list(cfg, DEFAULT_FORWARDED_ALLOW);
 }
 
 static int fail(char *err, size_t errlen, const char *fmt, const char *a, const char *b) {
@@ -178,6 +185,46 @@ static int parse_group(const char *s, gid_t *gid) {
   return 0;
 }
 
+/* "127.0.0.1,::1" or "*". Addresses are kept in inet_ntop's canonical form. */
+static int parse_ip_list(struct config *cfg, const char *s) {
+  cfg->nforwarded_allow = 0;
+  cfg->forwarded_allow_all = false;
+  while (*s != '\0') {
+    size_t len = strcspn(s, ",");
+    char item[64];
+    unsigned char bin[sizeof(struct in6_addr)];
+    while (len > 0 && *s == ' ')
+      s++, len--;
+    while (len > 0 && s[len - 1] == ' ')
+      len--;
+    if (len == 0 || len >= sizeof item || cfg->nforwarded_allow == CONFIG_MAX_PROXIES)
+      return -1;
+    memcpy(item, s, len);
+    item[len] = '\0';
+    char *out = cfg->forwarded_allow[cfg->nforwarded_allow];
+    if (strcmp(item, "*") == 0)
+      cfg->forwarded_allow_all = true;
+    else if (inet_pton(AF_INET, item, bin) == 1)
+      inet_ntop(AF_INET, bin, out, CONFIG_IP_MAX), cfg->nforwarded_allow++;
+    else if (inet_pton(AF_INET6, item, bin) == 1)
+      inet_ntop(AF_INET6, bin, out, CONFIG_IP_MAX), cfg->nforwarded_allow++;
+    else
+      return -1;
+    s += strcspn(s, ",");
+    s += *s == ',';
+  }
+  return 0;
+}
+
+bool config_proxy_trusted(const struct config *cfg, const char *ip) {
+  if (cfg->forwarded_allow_all)
+    return true;
+  for (size_t i = 0; i < cfg->nforwarded_allow; i++)
+    if (strcmp(cfg->forwarded_allow[i], ip) == 0)
+      return true;
+  return false;
+}
+
 static int parse_level(const char *s, enum log_level *level) {
   static const char *const names[] = {"debug", "info", "warning", "error", "critical"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
@@ -206,6 +253,7 @@ enum opt_id {
   OPT_ECHO_STREAM,
   OPT_SOCKET_MODE,
   OPT_SOCKET_GROUP,
+  OPT_FORWARDED_ALLOW,
   OPT_ACCESS_LOG,
   OPT_ERROR_LOG,
   OPT_LOG_LEVEL,
@@ -257,6 +305,11 @@ static const struct option_spec options[] = {
     {"socket-mode", 0, OPT_SOCKET_MODE, "OCTAL",
      "Permissions of Unix socket files. Default: 0666"},
     {"socket-group", 0, OPT_SOCKET_GROUP, "GROUP", "Group owning Unix socket files."},
+    {"forwarded-allow-ips", 0, OPT_FORWARDED_ALLOW, "IPS",
+     "Comma-separated proxy addresses whose X-Forwarded-For is logged as the\n"
+     "client address, or '*' for any. Peers on a Unix socket are always trusted:\n"
+     "the socket's permissions decide who can connect.\n"
+     "Default: $FORWARDED_ALLOW_IPS, else " DEFAULT_FORWARDED_ALLOW},
     {"access-logfile", 0, OPT_ACCESS_LOG, "FILE",
      "Write an access log line per request to FILE; '-' is stdout. Default: off"},
     {"error-logfile", 0, OPT_ERROR_LOG, "FILE", "Error log; '-' is stderr. Default: -"},
@@ -345,6 +398,7 @@ static int apply_value(struct config *cfg, enum opt_id id, const char *v, char *
     return parse_group(v, &cfg->socket_gid) < 0
                ? fail(err, errlen, "no such group: '%s'%s", v, "")
                : 0;
+  case OPT_FORWARDED_ALLOW: return parse_ip_list(cfg, v);
   case OPT_ACCESS_LOG: cfg->access_logfile = v; return v[0] == '\0' ? -1 : 0;
   case OPT_ERROR_LOG: cfg->error_logfile = v; return v[0] == '\0' ? -1 : 0;
   case OPT_LOG_LEVEL: return parse_level(v, &cfg->log_level);
@@ -362,6 +416,7 @@ static const char *expected_for(enum opt_id id) {
   case OPT_LIMIT_BODY: return "a size in bytes, like 1048576 or 64M";
   case OPT_SOCKET_MODE: return "an octal mode from 0 to 0777, like 0660";
   case OPT_LOG_LEVEL: return "debug, info, warning, error or critical";
+  case OPT_FORWARDED_ALLOW: return "IP addresses separated by commas, or '*'";
   case OPT_TMP_DIR:
   case OPT_ACCESS_LOG:
   case OPT_ERROR_LOG: return "a path";

@@ -15,6 +15,8 @@
 #define CONFIG_MAX_BINDS 16
 #define UNIX_PATH_MAX_LEN (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 #define CONFIG_ERR_MAX 512
+#define CONFIG_MAX_PROXIES 16
+#define CONFIG_IP_MAX 46 /* INET6_ADDRSTRLEN */
 
 enum bind_kind { BIND_UNIX, BIND_TCP };
 
@@ -42,6 +44,10 @@ struct config {
   mode_t socket_mode;
   bool socket_group_set;
   gid_t socket_gid;
+  /* Peers whose X-Forwarded-For is believed (Unix-socket peers always are). */
+  char forwarded_allow[CONFIG_MAX_PROXIES][CONFIG_IP_MAX];
+  size_t nforwarded_allow;
+  bool forwarded_allow_all;
   const char *access_logfile; /* NULL: off */
   const char *error_logfile;  /* NULL or "-": stderr */
   enum log_level log_level;
@@ -55,6 +61,8 @@ void config_defaults(struct config *cfg);
 enum config_result config_parse(struct config *cfg, int argc, char **argv, char *err,
                                 size_t errlen);
 void config_usage(FILE *out);
+/* Is a TCP peer at this address (inet_ntop form) a proxy we trust? */
+bool config_proxy_trusted(const struct config *cfg, const char *ip);
 
 /* "unix:PATH", "HOST:PORT", "[V6]:PORT", ":PORT". Returns 0 or -1 with err set. */
 int bind_addr_parse(struct bind_addr *b, const char *text, char *err, size_t errlen);

@@ -66,13 +66,38 @@ void conn_release(struct conn *c) {
   buf_release(&c->req.fields);
 }
 
+/* The client as the access log names it: for a trusted proxy, the last
+ * X-Forwarded-For entry, which that proxy appended itself (the earlier ones
+ * are whatever the client claimed). */
+static const char *client_host(const struct conn *c, size_t *len) {
+  const struct request *r = &c->req;
+  const char *xff = request_str(r, r->forwarded_for);
+  if (!c->peer.trusted || xff == NULL) {
+    *len = strlen(c->peer.addr);
+    return c->peer.addr;
+  }
+  size_t end = r->forwarded_for.len, start;
+  while (end > 0 && (xff[end - 1] == ' ' || xff[end - 1] == ','))
+    end--;
+  for (start = end; start > 0 && xff[start - 1] != ',' && xff[start - 1] != ' ';)
+    start--;
+  if (start == end) {
+    *len = strlen(c->peer.addr);
+    return c->peer.addr;
+  }
+  *len = end - start;
+  return xff + start;
+}
+
 static void log_request(struct conn *c) {
   if (!log_access_enabled())
     return;
   const struct request *r = &c->req;
+  size_t host_len;
+  const char *host = client_host(c, &host_len);
   struct access_entry e = {
-      .host = c->peer.addr,
-      .host_len = strlen(c->peer.addr),
+      .host = host,
+      .host_len = host_len,
       .method = request_str(r, r->method),
       .method_len = r->method.len,
       .target = request_str(r, r->target),
@@ -124,7 +149,7 @@ static void fail(struct conn *c, int status, const char *reason) {
 
 static void start_request(struct conn *c) {
   set_state(c, CONN_HEAD);
-  c->start_ns = mono_ns();
+  c->start_ns = log_access_enabled() ? mono_ns() : 0;
   c->status = 0;
   c->body_sent = 0;
   c->response_started = c->response_ended = c->chunked_out = false;

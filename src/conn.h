@@ -24,6 +24,7 @@ struct conn_env {
 
 struct peer {
   char addr[64]; /* IP text, or "unix" */
+  bool trusted;  /* a proxy whose X-Forwarded-For we log as the client */
   bool has_cred; /* SO_PEERCRED of a Unix-socket peer */
   pid_t pid;
   uid_t uid;

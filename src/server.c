@@ -49,12 +49,14 @@ static void pause_accepting(struct server *srv, int err) {
   uv_timer_start(&srv->accept_timer, on_accept_retry, ACCEPT_RETRY_MS, 0);
 }
 
-static void describe_peer(int fd, const struct sockaddr_storage *ss, struct peer *peer) {
+static void describe_peer(const struct server *srv, int fd,
+                          const struct sockaddr_storage *ss, struct peer *peer) {
   memset(peer, 0, sizeof *peer);
   if (ss->ss_family == AF_UNIX) {
     struct ucred cred;
     socklen_t len = sizeof cred;
     strcpy(peer->addr, "unix");
+    peer->trusted = true; /* the socket file's permissions chose who connects */
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
       peer->has_cred = true;
       peer->pid = cred.pid;
@@ -70,6 +72,7 @@ static void describe_peer(int fd, const struct sockaddr_storage *ss, struct peer
   else
     inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, peer->addr,
               sizeof peer->addr);
+  peer->trusted = config_proxy_trusted(srv->cfg, peer->addr);
 }
 
 static void on_accept(uv_poll_t *h, int status, int events) {
@@ -94,7 +97,7 @@ static void on_accept(uv_poll_t *h, int status, int events) {
       return;
     }
     struct peer peer;
-    describe_peer(fd, &ss, &peer);
+    describe_peer(srv, fd, &ss, &peer);
     int err = client_start(srv, fd, &peer);
     if (err < 0)
       log_error("cannot take a connection: %s", uv_strerror(err));
@@ -191,7 +194,10 @@ static int open_listeners(struct server *srv) {
     uv_poll_init(&srv->loop, &l->poll, l->sock.fd);
     l->poll.data = l;
     l->srv = srv;
-    listener_name(&l->sock, name, sizeof name);
+  }
+  /* Only once every address is bound, as Gunicorn does. */
+  for (size_t i = 0; i < srv->nlisteners; i++) {
+    listener_name(&srv->listeners[i].sock, name, sizeof name);
     log_info("Listening at: %s (%ld)", name, (long)getpid());
   }
   return 0;

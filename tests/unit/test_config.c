@@ -87,6 +87,19 @@ static void test_values(void) {
   CHECK(parse("-v", NULL, NULL) == CONFIG_VERSION);
 }
 
+static void test_forwarded_allow_ips(void) {
+  CHECK(parse(NULL, NULL, NULL) == CONFIG_OK);
+  CHECK(config_proxy_trusted(&cfg, "127.0.0.1") && config_proxy_trusted(&cfg, "::1"));
+  CHECK(!config_proxy_trusted(&cfg, "10.0.0.1"));
+  CHECK(parse("--forwarded-allow-ips", " 10.0.0.1 , 0:0:0:0:0:0:0:2", NULL) == CONFIG_OK);
+  CHECK(config_proxy_trusted(&cfg, "10.0.0.1") && config_proxy_trusted(&cfg, "::2"));
+  CHECK(!config_proxy_trusted(&cfg, "127.0.0.1"));
+  CHECK(parse("--forwarded-allow-ips=*", NULL, NULL) == CONFIG_OK);
+  CHECK(config_proxy_trusted(&cfg, "192.0.2.9"));
+  CHECK(parse("--forwarded-allow-ips", "1.2.3", NULL) == CONFIG_ERROR);
+  CHECK(parse("--forwarded-allow-ips", "1.2.3.4,,", NULL) == CONFIG_ERROR);
+}
+
 static void test_errors_name_the_flag(void) {
   static const struct {
     const char *a1, *a2, *flag;
@@ -122,6 +135,7 @@ int main(void) {
   RUN(test_bind_forms);
   RUN(test_bind_errors);
   RUN(test_values);
+  RUN(test_forwarded_allow_ips);
   RUN(test_errors_name_the_flag);
   return CHECK_DONE();
 }
