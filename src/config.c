@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <grp.h>
+#include <pwd.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@ void config_defaults(struct config *cfg) {
   cfg->limit_request_body = UINT64_C(1) << 30;
   cfg->tmp_dir = (tmp != NULL && tmp[0] != '\0') ? tmp : "/tmp";
   cfg->socket_mode = 0666;
+  cfg->worker_connections = 1000;
   cfg->log_level = LOG_LEVEL_INFO;
   const char *allow = getenv("FORWARDED_ALLOW_IPS"); /* as Gunicorn */
   if (allow == NULL || parse_ip_list(cfg, allow) < 0)
@@ -225,6 +227,51 @@ bool config_proxy_trusted(const struct config *cfg, const char *ip) {
   return false;
 }
 
+static int parse_user(const char *s, uid_t *uid) {
+  uint64_t v;
+  struct passwd *pw = getpwnam(s);
+  if (pw != NULL) {
+    *uid = pw->pw_uid;
+    return 0;
+  }
+  if (parse_uint(s, (uid_t)-2, &v) < 0)
+    return -1;
+  *uid = (uid_t)v;
+  return 0;
+}
+
+/* "www-data,1000": names or numbers, appended to ids (uid_t and gid_t are
+ * both unsigned int on Linux, so one parser serves both lists). */
+static int parse_id_list(const char *s, unsigned *ids, size_t *n, bool users) {
+  char item[256];
+  while (*s != '\0') {
+    size_t len = strcspn(s, ",");
+    if (len == 0 || len >= sizeof item || *n == CONFIG_MAX_IDS)
+      return -1;
+    memcpy(item, s, len);
+    item[len] = '\0';
+    if ((users ? parse_user(item, &ids[*n]) : parse_group(item, &ids[*n])) < 0)
+      return -1;
+    (*n)++;
+    s += len + (s[len] == ',');
+  }
+  return 0;
+}
+
+static bool id_in(const unsigned *ids, size_t n, unsigned id) {
+  for (size_t i = 0; i < n; i++)
+    if (ids[i] == id)
+      return true;
+  return false;
+}
+
+bool config_peer_allowed(const struct config *cfg, uid_t uid, gid_t gid) {
+  if (cfg->nallow_uid == 0 && cfg->nallow_gid == 0)
+    return true;
+  return id_in(cfg->allow_uid, cfg->nallow_uid, uid) ||
+         id_in(cfg->allow_gid, cfg->nallow_gid, gid);
+}
+
 static int parse_level(const char *s, enum log_level *level) {
   static const char *const names[] = {"debug", "info", "warning", "error", "critical"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
@@ -254,6 +301,9 @@ enum opt_id {
   OPT_SOCKET_MODE,
   OPT_SOCKET_GROUP,
   OPT_FORWARDED_ALLOW,
+  OPT_WORKER_CONNECTIONS,
+  OPT_ALLOW_UID,
+  OPT_ALLOW_GID,
   OPT_ACCESS_LOG,
   OPT_ERROR_LOG,
   OPT_LOG_LEVEL,
@@ -310,6 +360,15 @@ static const struct option_spec options[] = {
      "client address, or '*' for any. Peers on a Unix socket are always trusted:\n"
      "the socket's permissions decide who can connect.\n"
      "Default: $FORWARDED_ALLOW_IPS, else " DEFAULT_FORWARDED_ALLOW},
+    {"worker-connections", 0, OPT_WORKER_CONNECTIONS, "N",
+     "Most connections open at once; beyond it new ones wait in the listen\n"
+     "queue. Default: 1000"},
+    {"allow-uid", 0, OPT_ALLOW_UID, "USERS",
+     "Comma-separated users (names or uids) allowed to connect on a Unix socket,\n"
+     "checked with SO_PEERCRED; others are closed at once. Default: anyone"},
+    {"allow-gid", 0, OPT_ALLOW_GID, "GROUPS",
+     "Like --allow-uid, for the peer's primary group. A peer passes if its uid\n"
+     "or its gid is allowed."},
     {"access-logfile", 0, OPT_ACCESS_LOG, "FILE",
      "Write an access log line per request to FILE; '-' is stdout. Default: off"},
     {"error-logfile", 0, OPT_ERROR_LOG, "FILE", "Error log; '-' is stderr. Default: -"},
@@ -399,6 +458,13 @@ static int apply_value(struct config *cfg, enum opt_id id, const char *v, char *
                ? fail(err, errlen, "no such group: '%s'%s", v, "")
                : 0;
   case OPT_FORWARDED_ALLOW: return parse_ip_list(cfg, v);
+  case OPT_WORKER_CONNECTIONS:
+    return parse_uint(v, 1000000, &cfg->worker_connections) < 0 ||
+                   cfg->worker_connections == 0
+               ? -1
+               : 0;
+  case OPT_ALLOW_UID: return parse_id_list(v, cfg->allow_uid, &cfg->nallow_uid, true);
+  case OPT_ALLOW_GID: return parse_id_list(v, cfg->allow_gid, &cfg->nallow_gid, false);
   case OPT_ACCESS_LOG: cfg->access_logfile = v; return v[0] == '\0' ? -1 : 0;
   case OPT_ERROR_LOG: cfg->error_logfile = v; return v[0] == '\0' ? -1 : 0;
   case OPT_LOG_LEVEL: return parse_level(v, &cfg->log_level);
@@ -417,6 +483,9 @@ static const char *expected_for(enum opt_id id) {
   case OPT_SOCKET_MODE: return "an octal mode from 0 to 0777, like 0660";
   case OPT_LOG_LEVEL: return "debug, info, warning, error or critical";
   case OPT_FORWARDED_ALLOW: return "IP addresses separated by commas, or '*'";
+  case OPT_WORKER_CONNECTIONS: return "a number from 1 to 1000000";
+  case OPT_ALLOW_UID: return "user names or uids separated by commas";
+  case OPT_ALLOW_GID: return "group names or gids separated by commas";
   case OPT_TMP_DIR:
   case OPT_ACCESS_LOG:
   case OPT_ERROR_LOG: return "a path";

@@ -16,6 +16,7 @@
 #define UNIX_PATH_MAX_LEN (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 #define CONFIG_ERR_MAX 512
 #define CONFIG_MAX_PROXIES 16
+#define CONFIG_MAX_IDS 32
 #define CONFIG_IP_MAX 46 /* INET6_ADDRSTRLEN */
 
 enum bind_kind { BIND_UNIX, BIND_TCP };
@@ -44,6 +45,11 @@ struct config {
   mode_t socket_mode;
   bool socket_group_set;
   gid_t socket_gid;
+  uint64_t worker_connections; /* open connections before accepting pauses */
+  /* Unix-socket peers allowed by SO_PEERCRED; both lists empty: anyone. */
+  uid_t allow_uid[CONFIG_MAX_IDS];
+  gid_t allow_gid[CONFIG_MAX_IDS];
+  size_t nallow_uid, nallow_gid;
   /* Peers whose X-Forwarded-For is believed (Unix-socket peers always are). */
   char forwarded_allow[CONFIG_MAX_PROXIES][CONFIG_IP_MAX];
   size_t nforwarded_allow;
@@ -61,6 +67,8 @@ void config_defaults(struct config *cfg);
 enum config_result config_parse(struct config *cfg, int argc, char **argv, char *err,
                                 size_t errlen);
 void config_usage(FILE *out);
+/* May a Unix-socket peer with these credentials connect? */
+bool config_peer_allowed(const struct config *cfg, uid_t uid, gid_t gid);
 /* Is a TCP peer at this address (inet_ntop form) a proxy we trust? */
 bool config_proxy_trusted(const struct config *cfg, const char *ip);
 

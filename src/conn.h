@@ -28,6 +28,7 @@ struct peer {
   bool has_cred; /* SO_PEERCRED of a Unix-socket peer */
   pid_t pid;
   uid_t uid;
+  gid_t gid;
 };
 
 enum conn_state {

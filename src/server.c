@@ -49,6 +49,18 @@ static void pause_accepting(struct server *srv, int err) {
   uv_timer_start(&srv->accept_timer, on_accept_retry, ACCEPT_RETRY_MS, 0);
 }
 
+/* At --worker-connections, new clients wait in the backlog until one closes. */
+static void pause_at_capacity(struct server *srv) {
+  static bool told;
+  log_msg(told ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO,
+          "%zu connections open (--worker-connections): new ones wait in the listen "
+          "queue until one closes",
+          srv->nclients);
+  told = true;
+  srv->accept_paused = true;
+  set_accepting(srv, false);
+}
+
 static void describe_peer(const struct server *srv, int fd,
                           const struct sockaddr_storage *ss, struct peer *peer) {
   memset(peer, 0, sizeof *peer);
@@ -61,6 +73,7 @@ static void describe_peer(const struct server *srv, int fd,
       peer->has_cred = true;
       peer->pid = cred.pid;
       peer->uid = cred.uid;
+      peer->gid = cred.gid;
     }
     return;
   }
@@ -82,6 +95,10 @@ static void on_accept(uv_poll_t *h, int status, int events) {
   if (status < 0)
     return;
   for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
+    if (srv->nclients >= srv->cfg->worker_connections) {
+      pause_at_capacity(srv);
+      return;
+    }
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
     int fd =
@@ -98,6 +115,13 @@ static void on_accept(uv_poll_t *h, int status, int events) {
     }
     struct peer peer;
     describe_peer(srv, fd, &ss, &peer);
+    if (peer.has_cred && !config_peer_allowed(srv->cfg, peer.uid, peer.gid)) {
+      log_warning("Refused a connection from pid %ld uid %lu gid %lu: not in "
+                  "--allow-uid or --allow-gid",
+                  (long)peer.pid, (unsigned long)peer.uid, (unsigned long)peer.gid);
+      close(fd);
+      continue;
+    }
     int err = client_start(srv, fd, &peer);
     if (err < 0)
       log_error("cannot take a connection: %s", uv_strerror(err));
