@@ -16,6 +16,8 @@ static int parse_ip_list(struct config *cfg, const char *s);
 void config_defaults(struct config *cfg) {
   const char *tmp = getenv("TMPDIR");
   memset(cfg, 0, sizeof *cfg);
+  cfg->workers = 1;
+  cfg->timeout_ms = 30000;
   cfg->backlog = 2048;
   cfg->keepalive_ms = 5000;
   cfg->header_timeout_ms = 10000;
@@ -287,6 +289,12 @@ static int parse_level(const char *s, enum log_level *level) {
 
 enum opt_id {
   OPT_BIND,
+  OPT_WORKERS,
+  OPT_TIMEOUT,
+  OPT_MAX_REQUESTS,
+  OPT_MAX_REQUESTS_JITTER,
+  OPT_PID,
+  OPT_CHECK_CONFIG,
   OPT_BACKLOG,
   OPT_KEEPALIVE,
   OPT_HEADER_TIMEOUT,
@@ -323,6 +331,23 @@ static const struct option_spec options[] = {
     {"bind", 'b', OPT_BIND, "ADDR",
      "Listen on ADDR; repeatable. unix:PATH, HOST:PORT or [IPV6]:PORT.\n"
      "Default: " DEFAULT_BIND},
+    {"workers", 'w', OPT_WORKERS, "N",
+     "Worker processes, each with its own event loop, all accepting on the same\n"
+     "sockets. Default: 1"},
+    {"timeout", 't', OPT_TIMEOUT, "SECONDS",
+     "A worker whose event loop is stuck this long is aborted (it logs what it was\n"
+     "doing) and replaced; 0 = never. Default: 30"},
+    {"graceful-timeout", 0, OPT_GRACEFUL_TIMEOUT, "SECONDS",
+     "On SIGTERM or a reload, how long in-flight requests may take to finish.\n"
+     "Default: 30"},
+    {"max-requests", 0, OPT_MAX_REQUESTS, "N",
+     "A worker finishes its requests and is replaced after about N requests;\n"
+     "0 = never. Default: 0"},
+    {"max-requests-jitter", 0, OPT_MAX_REQUESTS_JITTER, "N",
+     "Adds up to N to each worker's --max-requests, so they do not all restart\n"
+     "together. Default: 0"},
+    {"pid", 'p', OPT_PID, "FILE", "Write the master's pid to FILE."},
+    {"check-config", 0, OPT_CHECK_CONFIG, NULL, "Check the flags and exit."},
     {"backlog", 0, OPT_BACKLOG, "N",
      "Listen queue length; the kernel caps it at net.core.somaxconn. Default: 2048"},
     {"keepalive", 0, OPT_KEEPALIVE, "SECONDS",
@@ -333,8 +358,6 @@ static const struct option_spec options[] = {
      "The whole request head must arrive within this time (else 408). Default: 10"},
     {"read-timeout", 0, OPT_READ_TIMEOUT, "SECONDS",
      "Longest stall while reading a body or writing a response. Default: 30"},
-    {"graceful-timeout", 0, OPT_GRACEFUL_TIMEOUT, "SECONDS",
-     "On SIGTERM or SIGINT, how long in-flight requests may take to finish. Default: 30"},
     {"limit-request-line", 0, OPT_LIMIT_LINE, "N",
      "Longest request line in bytes (else 414); 0 = unlimited. Default: 4094"},
     {"limit-request-fields", 0, OPT_LIMIT_FIELDS, "N",
@@ -406,8 +429,10 @@ void config_usage(FILE *out) {
       line += len + (nl != NULL);
     }
   }
-  fputs("\nSignals: TERM or INT stop accepting, finish in-flight requests (up to\n"
-        "--graceful-timeout), remove the socket file and exit 0.\n",
+  fputs("\nSignals to the master (as Gunicorn): TERM graceful stop, INT and QUIT quick\n"
+        "stop, HUP new workers then retire the old, TTIN and TTOU one worker more or\n"
+        "less, USR1 reopen log files, USR2 upgrade the binary in place, WINCH stop\n"
+        "the workers but keep the master.\n",
         out);
 }
 
@@ -436,6 +461,13 @@ static int apply_value(struct config *cfg, enum opt_id id, const char *v, char *
   uint64_t n;
   switch (id) {
   case OPT_BIND: return apply_bind(cfg, v, err, errlen);
+  case OPT_WORKERS:
+    return parse_uint(v, 1024, &cfg->workers) < 0 || cfg->workers == 0 ? -1 : 0;
+  case OPT_TIMEOUT: return parse_seconds(v, &cfg->timeout_ms);
+  case OPT_MAX_REQUESTS: return parse_uint(v, UINT32_MAX, &cfg->max_requests);
+  case OPT_MAX_REQUESTS_JITTER:
+    return parse_uint(v, UINT32_MAX, &cfg->max_requests_jitter);
+  case OPT_PID: cfg->pid_file = v; return v[0] == '\0' ? -1 : 0;
   case OPT_BACKLOG:
     if (parse_uint(v, 65535, &n) < 0 || n == 0)
       return fail(err, errlen, "expected a number from 1 to 65535, got '%s'%s", v, "");
@@ -475,6 +507,8 @@ static int apply_value(struct config *cfg, enum opt_id id, const char *v, char *
 /* Reasons for values that failed without saying why. */
 static const char *expected_for(enum opt_id id) {
   switch (id) {
+  case OPT_WORKERS: return "a number from 1 to 1024";
+  case OPT_TIMEOUT:
   case OPT_KEEPALIVE:
   case OPT_HEADER_TIMEOUT:
   case OPT_READ_TIMEOUT:
@@ -486,6 +520,7 @@ static const char *expected_for(enum opt_id id) {
   case OPT_WORKER_CONNECTIONS: return "a number from 1 to 1000000";
   case OPT_ALLOW_UID: return "user names or uids separated by commas";
   case OPT_ALLOW_GID: return "group names or gids separated by commas";
+  case OPT_PID:
   case OPT_TMP_DIR:
   case OPT_ACCESS_LOG:
   case OPT_ERROR_LOG: return "a path";
@@ -530,7 +565,10 @@ static enum config_result parse_one(struct config *cfg, int argc, char **argv, i
       return flag_error(err, errlen, flag, "takes no value");
     if (o->id == OPT_HELP || o->id == OPT_VERSION)
       return o->id == OPT_HELP ? CONFIG_HELP : CONFIG_VERSION;
-    cfg->echo_stream = true;
+    if (o->id == OPT_CHECK_CONFIG)
+      cfg->check_config = true;
+    else
+      cfg->echo_stream = true;
     return CONFIG_OK;
   }
   if (inline_value == NULL) {

@@ -31,6 +31,11 @@ struct bind_addr {
 struct config {
   struct bind_addr binds[CONFIG_MAX_BINDS];
   size_t nbinds;
+  uint64_t workers;
+  uint64_t timeout_ms; /* a worker silent this long is killed; 0: never */
+  uint64_t max_requests, max_requests_jitter;
+  const char *pid_file;
+  bool check_config;
   int backlog;
   uint64_t keepalive_ms;      /* 0: close after every response */
   uint64_t header_timeout_ms; /* 0: no limit */

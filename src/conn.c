@@ -89,7 +89,11 @@ static const char *client_host(const struct conn *c, size_t *len) {
   return xff + start;
 }
 
+/* A request is answered (or failed): count it, log it. */
 static void log_request(struct conn *c) {
+  struct conn_stats *st = &c->env->stats;
+  st->requests++;
+  st->responses[c->status >= 100 && c->status < 600 ? c->status / 100 : 0]++;
   if (!log_access_enabled())
     return;
   const struct request *r = &c->req;
@@ -221,6 +225,7 @@ size_t conn_read_window(struct conn *c, char **p) {
 
 void conn_input(struct conn *c, size_t n) {
   c->in.len += n;
+  c->env->stats.bytes_in += n;
   c->last_io_ms = c->env->now_ms;
   process(c);
 }
@@ -266,6 +271,7 @@ static void finish_exchange(struct conn *c) {
 
 void conn_output_done(struct conn *c, size_t n) {
   c->last_io_ms = c->env->now_ms;
+  c->env->stats.bytes_out += n;
   if (c->out_pos < c->out.len) {
     c->out_pos += n;
     if (c->out_pos == c->out.len)
@@ -289,6 +295,8 @@ uint64_t conn_deadline(const struct conn *c) {
   switch (c->state) {
   case CONN_IDLE:
     t = c->served_one ? cfg->keepalive_ms : cfg->header_timeout_ms;
+    if (c->env->stopping && (t == 0 || t > cfg->keepalive_ms))
+      t = cfg->keepalive_ms ? cfg->keepalive_ms : 1;
     return t ? c->state_since_ms + t : 0;
   case CONN_HEAD:
     return cfg->header_timeout_ms ? c->state_since_ms + cfg->header_timeout_ms : 0;
@@ -303,7 +311,7 @@ uint64_t conn_deadline(const struct conn *c) {
 void conn_expire(struct conn *c) {
   switch (c->state) {
   case CONN_IDLE:
-    if (c->served_one) {
+    if (c->served_one || c->env->stopping) {
       set_state(c, CONN_DONE);
       release_if_idle(c);
       return;
@@ -321,10 +329,6 @@ void conn_expire(struct conn *c) {
 
 void conn_stop(struct conn *c) {
   c->keep_alive = false;
-  if (c->state == CONN_IDLE) {
-    set_state(c, CONN_DONE);
-    release_if_idle(c);
-  }
 }
 
 /* ---- the handler's side ---- */

@@ -12,8 +12,16 @@
 #include "handler.h"
 #include "http1.h"
 
+/* Counters of one process, for the master's metrics. */
+struct conn_stats {
+  uint64_t responses[6]; /* by status class */
+  uint64_t bytes_in, bytes_out;
+  uint64_t requests; /* answered, of any status */
+};
+
 /* Shared by every connection of a process. */
 struct conn_env {
+  struct conn_stats stats;
   const struct config *cfg;
   struct http1_limits limits;
   const struct handler *app;
@@ -96,8 +104,15 @@ void conn_output_done(struct conn *c, size_t n);
 uint64_t conn_deadline(const struct conn *c);
 void conn_expire(struct conn *c);
 
-/* Graceful stop: an idle connection is done now, a busy one after its response. */
+/* Graceful stop: the current response says Connection: close, and an idle
+ * connection is closed after --keepalive unless a request comes first (closing
+ * it at once could race a request the proxy is sending on it). */
 void conn_stop(struct conn *c);
+
+/* A request is under way (for in-flight counts and the timeout dump). */
+static inline bool conn_busy(const struct conn *c) {
+  return c->state == CONN_HEAD || c->state == CONN_BODY || c->state == CONN_RESPONDING;
+}
 
 static inline bool conn_done(const struct conn *c) {
   return c->state == CONN_DONE;

@@ -1,6 +1,7 @@
 #include "echo.h"
 
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "spool.h"
@@ -30,6 +31,10 @@ static int echo_head(struct conn *c, void *state) {
   const struct echo_options *opt = conn_app_context(c);
   const struct request *r = conn_request(c);
   spool_init(&s->body);
+  if (opt->debug_stall_path && r->target.len == strlen(opt->debug_stall_path) &&
+      memcmp(request_str(r, r->target), opt->debug_stall_path, r->target.len) == 0)
+    for (;;)
+      pause();
   s->streaming = opt->stream && !r->is_head && r->version_minor >= 1 &&
                  (r->chunked || r->content_length > 0);
   return s->streaming ? respond(c, RESPONSE_CHUNKED) : 0;

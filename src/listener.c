@@ -156,6 +156,57 @@ out:
   return rc;
 }
 
+static int describe_bound(struct listener *l, char *err, size_t errlen) {
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  if (getsockname(l->fd, (struct sockaddr *)&ss, &len) < 0)
+    return error_out(err, errlen, -errno, "inherited fd %s: %s", "", strerror(errno));
+  if (ss.ss_family == AF_UNIX) {
+    const struct sockaddr_un *sun = (const struct sockaddr_un *)&ss;
+    size_t n = strnlen(sun->sun_path, sizeof sun->sun_path);
+    l->addr.kind = BIND_UNIX;
+    n = n < sizeof l->addr.path ? n : sizeof l->addr.path - 1;
+    memcpy(l->addr.path, sun->sun_path, n);
+    l->addr.path[n] = '\0';
+    return 0;
+  }
+  l->addr.kind = BIND_TCP;
+  if (ss.ss_family == AF_INET6) {
+    const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
+    inet_ntop(AF_INET6, &s6->sin6_addr, l->addr.host, sizeof l->addr.host);
+    l->addr.port = ntohs(s6->sin6_port);
+  } else {
+    const struct sockaddr_in *s4 = (const struct sockaddr_in *)&ss;
+    inet_ntop(AF_INET, &s4->sin_addr, l->addr.host, sizeof l->addr.host);
+    l->addr.port = ntohs(s4->sin_port);
+  }
+  return 0;
+}
+
+int listener_adopt(struct listener *l, int fd, bool owns_path, char *err, size_t errlen) {
+  struct stat st;
+  int rc;
+  memset(l, 0, sizeof *l);
+  l->fd = fd;
+  if ((rc = describe_bound(l, err, errlen)) < 0)
+    return rc;
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 ||
+      fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+    return error_out(err, errlen, -errno, "inherited fd: %s%s", strerror(errno), "");
+  if (owns_path && l->addr.kind == BIND_UNIX && lstat(l->addr.path, &st) == 0) {
+    l->owns_path = true;
+    l->dev = st.st_dev;
+    l->ino = st.st_ino;
+  }
+  return 0;
+}
+
+/* Forgets the socket file: someone else (a new master) will remove it. */
+void listener_disown(struct listener *l) {
+  l->owns_path = false;
+}
+
 void listener_close(struct listener *l) {
   if (l->fd >= 0)
     close(l->fd);

@@ -21,6 +21,12 @@ struct listener {
 /* Binds and listens. Returns 0, or -errno with a one-line reason in err. */
 int listener_open(struct listener *l, const struct bind_addr *addr,
                   const struct config *cfg, char *err, size_t errlen);
+/* Takes over a listening socket opened by someone else: a master process, an
+ * old master during an upgrade, or systemd. With owns_path, its socket file
+ * is removed on close like one we bound ourselves. Returns 0 or -errno. */
+int listener_adopt(struct listener *l, int fd, bool owns_path, char *err, size_t errlen);
+/* Leaves the socket file alone on close: a new master has taken it over. */
+void listener_disown(struct listener *l);
 /* Closes the socket and removes its file if it is still ours. */
 void listener_close(struct listener *l);
 /* "unix:/tmp/app.sock", or the bound TCP address (with the real port for :0). */

@@ -84,6 +84,10 @@ void log_close(void) {
   error_log.fd = error_log.std_fd;
 }
 
+int log_error_fd(void) {
+  return error_log.fd;
+}
+
 int log_enabled(enum log_level level) {
   return level >= min_level;
 }

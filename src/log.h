@@ -32,6 +32,8 @@ void log_msg(enum log_level level, const char *fmt, ...)
 #define log_warning(...) log_msg(LOG_LEVEL_WARNING, __VA_ARGS__)
 #define log_error(...) log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
 int log_enabled(enum log_level level);
+/* The error log's descriptor, for a signal handler's last words. */
+int log_error_fd(void);
 
 /* One finished request, as the access log sees it. Strings need not be
  * NUL-terminated; a NULL pointer is logged as "-". */

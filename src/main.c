@@ -1,15 +1,30 @@
 /* unixcorn: an HTTP/1.1 application server for running behind nginx on a Unix
- * socket. main() only parses the command line and sets up logging; the server
- * lives in server.c. */
+ * socket. The same binary is the master (master.c) and, started by it with
+ * UNIXCORN_WORKER set, each worker (server.c). */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
 #include "log.h"
+#include "master.h"
 #include "server.h"
 #include "spool.h"
+
+/* A worker finds its listeners from fd 3 on, then its heartbeat socket. */
+static int run_worker(const struct config *cfg) {
+  const char *n = getenv("UNIXCORN_WORKER_LISTENERS");
+  struct worker_setup ws = {.first_fd = 3, .nlisteners = n ? atoi(n) : 0};
+  ws.heartbeat_fd = ws.first_fd + ws.nlisteners;
+  if (ws.nlisteners <= 0 || ws.nlisteners > CONFIG_MAX_BINDS) {
+    log_error("UNIXCORN_WORKER is set without listening sockets; it is only for "
+              "workers that a unixcorn master starts");
+    return WORKER_BOOT_FAILED;
+  }
+  return server_run(cfg, &ws);
+}
 
 int main(int argc, char **argv) {
   struct config cfg;
@@ -21,21 +36,27 @@ int main(int argc, char **argv) {
   case CONFIG_ERROR: fprintf(stderr, "unixcorn: %s\n", err); return 2;
   case CONFIG_OK: break;
   }
+  bool worker = getenv("UNIXCORN_WORKER") != NULL;
   const char *failed = NULL;
   int rc = log_open(cfg.error_logfile, cfg.access_logfile, cfg.log_level, &failed);
   if (rc < 0) {
     fprintf(stderr, "unixcorn: cannot open log file %s: %s\n", failed, strerror(-rc));
-    return 1;
+    return worker ? WORKER_BOOT_FAILED : 1;
   }
   rc = spool_check_dir(cfg.tmp_dir);
   if (rc < 0) {
     log_error("--tmp-dir %s: cannot create temporary files there: %s", cfg.tmp_dir,
               strerror(-rc));
     log_close();
-    return 1;
+    return worker ? WORKER_BOOT_FAILED : 1;
+  }
+  if (cfg.check_config) {
+    fprintf(stderr, "unixcorn: the configuration is valid\n");
+    log_close();
+    return 0;
   }
   signal(SIGPIPE, SIG_IGN); /* a vanished client is an EPIPE, not a crash */
-  rc = server_run(&cfg);
+  rc = worker ? run_worker(&cfg) : master_run(&cfg, argv);
   log_close();
   return rc;
 }

@@ -5,13 +5,16 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "client.h"
+#include "heartbeat.h"
 #include "log.h"
+#include "watchdog.h"
 
 #define ACCEPTS_PER_WAKEUP 64
 #define ACCEPT_RETRY_MS 1000
@@ -131,9 +134,8 @@ static void on_accept(uv_poll_t *h, int status, int events) {
 static void close_listeners(struct server *srv) {
   for (size_t i = 0; i < srv->nlisteners; i++) {
     struct server_listener *l = &srv->listeners[i];
-    if (uv_is_active((uv_handle_t *)&l->poll) || !uv_is_closing((uv_handle_t *)&l->poll))
-      uv_close((uv_handle_t *)&l->poll, NULL);
-    listener_close(&l->sock);
+    uv_close((uv_handle_t *)&l->poll, NULL);
+    listener_close(&l->sock); /* a worker's copy: the master owns the file */
   }
   srv->nlisteners = 0;
 }
@@ -142,11 +144,12 @@ static void maybe_finish(struct server *srv) {
   if (!srv->stopping || srv->nclients != 0 || srv->finished)
     return;
   srv->finished = true;
-  uv_close((uv_handle_t *)&srv->sig_term, NULL);
-  uv_close((uv_handle_t *)&srv->sig_int, NULL);
+  for (size_t i = 0; i < sizeof srv->signals / sizeof srv->signals[0]; i++)
+    uv_close((uv_handle_t *)&srv->signals[i], NULL);
   uv_close((uv_handle_t *)&srv->before_poll, NULL);
   uv_close((uv_handle_t *)&srv->grace_timer, NULL);
   uv_close((uv_handle_t *)&srv->accept_timer, NULL);
+  uv_close((uv_handle_t *)&srv->heartbeat_timer, NULL);
 }
 
 void server_client_closed(struct server *srv, struct client *cl) {
@@ -171,13 +174,15 @@ static void abort_clients(struct server *srv) {
 
 static void on_grace_over(uv_timer_t *t) {
   struct server *srv = t->data;
-  log_warning("Graceful timeout: closing %zu connections still busy", srv->nclients);
+  log_warning("Graceful timeout: closing %zu connections still open", srv->nclients);
   abort_clients(srv);
 }
 
+/* Stop accepting; finish what is in flight, up to --graceful-timeout. */
 static void begin_stop(struct server *srv, const char *why) {
-  log_info("Handling signal: %s; no longer accepting, finishing %zu connections", why,
-           srv->nclients);
+  if (srv->stopping)
+    return;
+  log_info("Worker stopping (%s): finishing %zu connections", why, srv->nclients);
   srv->stopping = true;
   srv->env.stopping = true;
   srv->env.now_ms = uv_now(&srv->loop);
@@ -193,24 +198,55 @@ static void begin_stop(struct server *srv, const char *why) {
 
 static void on_signal(uv_signal_t *h, int signum) {
   struct server *srv = h->data;
-  if (srv->stopping) {
-    log_warning("Second signal: closing %zu connections now", srv->nclients);
+  switch (signum) {
+  case SIGTERM: begin_stop(srv, "term"); break;
+  case SIGUSR1:
+    if (log_reopen() < 0)
+      log_error("cannot reopen the log files: %s", strerror(errno));
+    break;
+  default: /* INT, QUIT: quick stop, as Gunicorn's workers do */
+    begin_stop(srv, signum == SIGINT ? "int" : "quit");
     abort_clients(srv);
-    return;
+    break;
   }
-  begin_stop(srv, signum == SIGTERM ? "term" : "int");
+}
+
+static void fill_report(struct server *srv, struct worker_report *r) {
+  const struct conn_stats *st = &srv->env.stats;
+  memset(r, 0, sizeof *r);
+  r->version = HEARTBEAT_VERSION;
+  r->pid = (uint32_t)getpid();
+  memcpy(r->responses, st->responses, sizeof r->responses);
+  r->bytes_in = st->bytes_in;
+  r->bytes_out = st->bytes_out;
+  r->connections = srv->nclients;
+  for (struct client *cl = srv->clients; cl != NULL; cl = cl->next)
+    r->in_flight += conn_busy(&cl->conn);
+}
+
+/* Proof of life for the master: sent from the loop, so a stalled loop stops
+ * it. A master that went away makes the worker stop. */
+static void on_heartbeat(uv_timer_t *t) {
+  struct server *srv = t->data;
+  struct worker_report r;
+  fill_report(srv, &r);
+  int err = heartbeat_send(srv->heartbeat_fd, &r);
+  if (err == -EPIPE || err == -ECONNRESET || getppid() != srv->master_pid)
+    begin_stop(srv, "the master is gone");
 }
 
 static void on_before_poll(uv_prepare_t *h) {
-  (void)h;
+  struct server *srv = h->data;
   log_flush();
+  if (srv->max_requests && srv->env.stats.requests >= srv->max_requests)
+    begin_stop(srv, "max-requests reached");
 }
 
-static int open_listeners(struct server *srv) {
-  char err[CONFIG_ERR_MAX + 128], name[320];
-  for (size_t i = 0; i < srv->cfg->nbinds; i++) {
+static int adopt_listeners(struct server *srv, const struct worker_setup *ws) {
+  char err[CONFIG_ERR_MAX];
+  for (int i = 0; i < ws->nlisteners; i++) {
     struct server_listener *l = &srv->listeners[i];
-    if (listener_open(&l->sock, &srv->cfg->binds[i], srv->cfg, err, sizeof err) < 0) {
+    if (listener_adopt(&l->sock, ws->first_fd + i, false, err, sizeof err) < 0) {
       log_error("%s", err);
       return -1;
     }
@@ -219,11 +255,6 @@ static int open_listeners(struct server *srv) {
     l->poll.data = l;
     l->srv = srv;
   }
-  /* Only once every address is bound, as Gunicorn does. */
-  for (size_t i = 0; i < srv->nlisteners; i++) {
-    listener_name(&srv->listeners[i].sock, name, sizeof name);
-    log_info("Listening at: %s (%ld)", name, (long)getpid());
-  }
   return 0;
 }
 
@@ -231,6 +262,7 @@ static void init_env(struct server *srv, const struct config *cfg) {
   srv->cfg = cfg;
   srv->echo.tmp_dir = cfg->tmp_dir;
   srv->echo.stream = cfg->echo_stream;
+  srv->echo.debug_stall_path = getenv("UNIXCORN_DEBUG_STALL_PATH");
   srv->env.cfg = cfg;
   srv->env.limits.request_line = cfg->limit_request_line;
   srv->env.limits.fields = cfg->limit_request_fields;
@@ -238,43 +270,48 @@ static void init_env(struct server *srv, const struct config *cfg) {
   srv->env.limits.body = cfg->limit_request_body;
   srv->env.app = &echo_handler;
   srv->env.app_ctx = &srv->echo;
+  if (cfg->max_requests) {
+    /* Jitter spreads restarts so the workers do not all recycle at once. */
+    srand((unsigned)getpid() ^ (unsigned)uv_hrtime());
+    srv->max_requests =
+        cfg->max_requests + (cfg->max_requests_jitter
+                                 ? (uint64_t)rand() % (cfg->max_requests_jitter + 1)
+                                 : 0);
+  }
 }
 
 static void init_handles(struct server *srv) {
-  uv_signal_init(&srv->loop, &srv->sig_term);
-  uv_signal_init(&srv->loop, &srv->sig_int);
-  srv->sig_term.data = srv->sig_int.data = srv;
-  uv_signal_start(&srv->sig_term, on_signal, SIGTERM);
-  uv_signal_start(&srv->sig_int, on_signal, SIGINT);
+  static const int signums[] = {SIGTERM, SIGINT, SIGQUIT, SIGUSR1};
+  for (size_t i = 0; i < sizeof signums / sizeof signums[0]; i++) {
+    uv_signal_init(&srv->loop, &srv->signals[i]);
+    srv->signals[i].data = srv;
+    uv_signal_start(&srv->signals[i], on_signal, signums[i]);
+  }
   uv_prepare_init(&srv->loop, &srv->before_poll);
   uv_prepare_start(&srv->before_poll, on_before_poll);
   uv_timer_init(&srv->loop, &srv->grace_timer);
   uv_timer_init(&srv->loop, &srv->accept_timer);
-  srv->grace_timer.data = srv->accept_timer.data = srv;
+  uv_timer_init(&srv->loop, &srv->heartbeat_timer);
+  srv->before_poll.data = srv->grace_timer.data = srv->accept_timer.data = srv;
+  srv->heartbeat_timer.data = srv;
+  uv_timer_start(&srv->heartbeat_timer, on_heartbeat, 0, HEARTBEAT_INTERVAL_MS);
 }
 
-static void warn_backlog(int backlog) {
-  int somaxconn = listener_somaxconn();
-  if (somaxconn > 0 && backlog > somaxconn)
-    log_warning("--backlog %d exceeds net.core.somaxconn (%d): the kernel silently uses "
-                "%d; raise it with sysctl -w net.core.somaxconn=%d",
-                backlog, somaxconn, somaxconn, backlog);
-}
-
-int server_run(const struct config *cfg) {
+int server_run(const struct config *cfg, const struct worker_setup *ws) {
   static struct server srv;
-  int rc = 1;
+  int rc = WORKER_BOOT_FAILED;
   memset(&srv, 0, sizeof srv);
   uv_loop_init(&srv.loop);
+  srv.heartbeat_fd = ws->heartbeat_fd;
+  srv.master_pid = getppid();
   init_env(&srv, cfg);
-  log_info("Starting unixcorn %s", UNIXCORN_VERSION);
-  warn_backlog(cfg->backlog);
-  if (open_listeners(&srv) < 0)
+  if (adopt_listeners(&srv, ws) < 0)
     goto out;
   init_handles(&srv);
+  watchdog_install(&srv);
+  log_info("Booting worker with pid: %ld", (long)getpid());
   set_accepting(&srv, true);
   uv_run(&srv.loop, UV_RUN_DEFAULT);
-  log_info("Shutting down: goodbye");
   rc = 0;
 out:
   close_listeners(&srv);

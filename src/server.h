@@ -1,4 +1,5 @@
-/* The event loop of one process: listeners, accepting, signals, graceful stop. */
+/* A worker's event loop: accepting on the listening sockets its master
+ * opened, signals, heartbeats, graceful stop. */
 #ifndef UNIXCORN_SERVER_H
 #define UNIXCORN_SERVER_H
 
@@ -24,16 +25,30 @@ struct server {
   struct echo_options echo;
   struct server_listener listeners[CONFIG_MAX_BINDS];
   size_t nlisteners;
-  uv_signal_t sig_term, sig_int;
+  uv_signal_t signals[4];
   uv_prepare_t before_poll;
-  uv_timer_t grace_timer, accept_timer;
+  uv_timer_t grace_timer, accept_timer, heartbeat_timer;
+  int heartbeat_fd;
+  pid_t master_pid;
+  uint64_t max_requests;  /* this worker's share of --max-requests, jitter added */
   struct client *clients; /* every open connection, for a graceful stop */
   size_t nclients;
   bool stopping, accept_paused, finished;
 };
 
-/* Binds, serves until SIGTERM or SIGINT, and cleans up. Returns the exit code. */
-int server_run(const struct config *cfg);
+/* A worker's exit status when it could not start serving at all. */
+#define WORKER_BOOT_FAILED 3
+
+/* What a master hands its worker: listening sockets at first_fd onwards, and
+ * one end of their heartbeat socketpair. */
+struct worker_setup {
+  int first_fd;
+  int nlisteners;
+  int heartbeat_fd;
+};
+
+/* Serves until told to stop. Returns the exit status. */
+int server_run(const struct config *cfg, const struct worker_setup *ws);
 
 /* Called by a client as it goes away. */
 void server_client_closed(struct server *srv, struct client *cl);

@@ -28,6 +28,7 @@ class Server:
             argv += ["--bind", "unix:" + self.sock]
         argv += list(args)
         self.argv = argv
+        self.workers = expected_workers(args)
         self.proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL,
             stdout=open(self.stdout_path, "ab"), stderr=open(self.stderr_path, "ab"),
@@ -37,7 +38,25 @@ class Server:
 
     @property
     def pid(self):
+        """The master's pid: the process this fixture started."""
         return self.proc.pid
+
+    def worker_pids(self):
+        try:
+            with open("/proc/%d/task/%d/children" % (self.pid, self.pid)) as f:
+                return [int(p) for p in f.read().split()]
+        except OSError:
+            return []
+
+    def worker_pid(self, timeout=10.0):
+        """The pid of the one worker, the process that serves requests."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pids = self.worker_pids()
+            if len(pids) == 1:
+                return pids[0]
+            time.sleep(0.02)
+        raise RuntimeError("expected one worker, have %r" % self.worker_pids())
 
     def wait_ready(self, timeout=START_TIMEOUT):
         deadline = time.monotonic() + timeout
@@ -45,7 +64,8 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError("unixcorn exited with %s:\n%s"
                                    % (self.proc.returncode, self.stderr()))
-            if "Listening at" in self.stderr():
+            log = self.stderr()
+            if "Listening at" in log and log.count("Booting worker") >= self.workers:
                 return
             time.sleep(0.02)
         raise RuntimeError("unixcorn did not start:\n" + self.stderr())
@@ -65,7 +85,8 @@ class Server:
             return f.read().decode("utf-8", "replace")
 
     def rss_kib(self, field="VmRSS"):
-        with open("/proc/%d/status" % self.pid) as f:
+        """Memory of the serving worker."""
+        with open("/proc/%d/status" % self.worker_pid()) as f:
             for line in f:
                 if line.startswith(field + ":"):
                     return int(line.split()[1])
@@ -87,6 +108,15 @@ class Server:
                 self.proc.wait()
                 raise
         return self.proc.returncode
+
+
+def expected_workers(args):
+    for i, a in enumerate(args):
+        if a in ("-w", "--workers") and i + 1 < len(args):
+            return int(args[i + 1])
+        if a.startswith("--workers="):
+            return int(a.split("=", 1)[1])
+    return 1
 
 
 @pytest.fixture

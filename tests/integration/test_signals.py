@@ -1,6 +1,8 @@
-"""Signals: graceful SIGTERM/SIGINT with a request in flight, idle keep-alive
-connections not holding up exit, --graceful-timeout cutting a stuck request,
-SIGPIPE ignored, and EMFILE on accept not turning into a busy loop."""
+"""Signals to the master: graceful SIGTERM with a request in flight, quick
+SIGINT/SIGQUIT, idle keep-alive connections closed within --keepalive, a
+request on one during the stop answered with Connection: close,
+--graceful-timeout cutting a stuck request, SIGPIPE ignored, and EMFILE on
+accept not turning into a busy loop."""
 
 import os
 import re
@@ -15,7 +17,7 @@ from conftest import Reader, request_bytes
 from uc_testlib import (can_connect_unix, cpu_seconds, echo_on, echo_tcp, echo_unix,
                         start_tcp, tcp_connect, unix_connect, wait_until)
 
-SIGS = [pytest.param(signal.SIGTERM, id="TERM"), pytest.param(signal.SIGINT, id="INT")]
+QUICK = [pytest.param(signal.SIGINT, id="INT"), pytest.param(signal.SIGQUIT, id="QUIT")]
 
 
 class Target:
@@ -60,9 +62,9 @@ def _partial_request(body, sent):
     return head + body[:sent]
 
 
-@pytest.mark.parametrize("sig", SIGS)
 @pytest.mark.parametrize("transport", TRANSPORTS)
-def test_inflight_request_completes_after_signal(start_server, transport, sig):
+def test_inflight_request_completes_after_term(start_server, transport):
+    sig = signal.SIGTERM
     t = Target(start_server, transport)
     srv = t.srv
     body = os.urandom(4000) + b"\r\n0\r\n\r\n"
@@ -93,24 +95,48 @@ def test_inflight_request_completes_after_signal(start_server, transport, sig):
         assert not os.path.lexists(srv.sock)
 
 
-@pytest.mark.parametrize("sig", SIGS)
-@pytest.mark.parametrize("transport", TRANSPORTS)
-def test_idle_keepalive_connection_does_not_delay_exit(start_server, transport, sig):
-    t = Target(start_server, transport, "--keepalive", "30", "--graceful-timeout", "30")
-    srv = t.srv
-    c = t.connect()
-    resp = echo_on(c, b"one\n")
-    assert (resp.header("connection") or "").lower() != "close"
-    r = Reader(c)
+@pytest.mark.parametrize("sig", QUICK)
+def test_quick_stop_cuts_inflight_requests(start_server, sig):
+    srv = start_server("--graceful-timeout", "30")
+    c = unix_connect(srv.sock)
+    c.sendall(_partial_request(b"x" * 1000, 100))
+    time.sleep(0.5)
     srv.signal(sig)
     assert srv.wait(timeout=5) == 0, srv.stderr()
-    assert r.closed(timeout=5), "client did not see EOF"
+    assert not os.path.lexists(srv.sock)
+    assert Reader(c).closed(timeout=5)
     c.close()
 
 
-@pytest.mark.parametrize("sig", SIGS)
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_idle_keepalive_connections_close_within_keepalive(start_server, transport):
+    """Closing an idle kept-alive connection at once could race a request the
+    proxy is just sending on it: a stopping worker waits out --keepalive,
+    answering any request that comes with Connection: close."""
+    t = Target(start_server, transport, "--keepalive", "2", "--graceful-timeout", "30")
+    srv = t.srv
+    idle, busy = t.connect(), t.connect()
+    for c in (idle, busy):
+        resp = echo_on(c, b"one\n")
+        assert (resp.header("connection") or "").lower() != "close"
+    t0 = time.monotonic()
+    srv.signal(signal.SIGTERM)
+    time.sleep(0.3)
+    assert srv.proc.poll() is None
+    resp = echo_on(busy, b"during the stop\n")
+    assert resp.status == 200 and resp.body == b"during the stop\n"
+    assert resp.header("connection", "").lower() == "close"
+    assert Reader(busy).closed(timeout=5)
+    assert Reader(idle).closed(timeout=5), "the idle connection was not closed"
+    assert srv.wait(timeout=10) == 0, srv.stderr()
+    assert time.monotonic() - t0 < 8
+    for c in (idle, busy):
+        c.close()
+
+
 @pytest.mark.parametrize("grace", ["1", "0.5"])
-def test_graceful_timeout_cuts_stuck_request(start_server, grace, sig):
+def test_graceful_timeout_cuts_stuck_request(start_server, grace):
+    sig = signal.SIGTERM
     srv = start_server("--graceful-timeout", grace, "--read-timeout", "60",
                        "--header-timeout", "60")
     body = b"x" * 1000
@@ -178,16 +204,16 @@ def test_sigpipe_ignored(start_server, transport, how, stream):
 def test_emfile_on_accept_no_busy_loop(start_server):
     srv = start_server("--header-timeout", "60", "--keepalive", "60", "--read-timeout", "60")
     echo_unix(srv.sock)
-    resource.prlimit(srv.pid, resource.RLIMIT_NOFILE, (32, 32))
+    resource.prlimit(srv.worker_pid(), resource.RLIMIT_NOFILE, (32, 32))
     conns = []
     try:
         for _ in range(40):
             conns.append(unix_connect(srv.sock, timeout=5))
         time.sleep(0.5)
         assert srv.proc.poll() is None, srv.stderr()
-        t0 = cpu_seconds(srv.pid)
+        t0 = cpu_seconds(srv.worker_pid())
         time.sleep(2)
-        used = cpu_seconds(srv.pid) - t0
+        used = cpu_seconds(srv.worker_pid()) - t0
         assert srv.proc.poll() is None, srv.stderr()
         assert used < 0.5, "server burnt %.2fs CPU in 2s with fds exhausted" % used
         assert re.search(r"too many open files|EMFILE|file descriptor|fd limit|open files",

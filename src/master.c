@@ -1,0 +1,562 @@
+#include "master.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "heartbeat.h"
+#include "listener.h"
+#include "log.h"
+#include "notify.h"
+#include "server.h"
+
+#define TICK_MS 100
+#define KILL_GRACE_MS 2000 /* after SIGABRT, before SIGKILL */
+#define BOOT_FAILURES_MAX 5
+#define FIRST_INHERITED_FD 3
+
+extern char **environ;
+
+struct master;
+
+struct worker {
+  uv_process_t proc;
+  uv_poll_t beat;
+  struct master *m;
+  struct worker *next;
+  int beat_fd;
+  int open_handles;
+  unsigned generation;
+  bool booted, retiring, exited;
+  uint64_t spawned_ms, last_beat_ms, abort_sent_ms;
+  struct worker_report report;
+};
+
+struct master {
+  uv_loop_t loop;
+  const struct config *cfg;
+  char **argv;
+  char self_exe[PATH_MAX];
+  struct listener listeners[CONFIG_MAX_BINDS];
+  size_t nlisteners;
+  struct worker *workers;
+  uint64_t target; /* workers wanted */
+  unsigned generation;
+  uv_signal_t signals[9];
+  uv_timer_t tick;
+  bool stopping, quick, finished, ready_sent, reloading;
+  uint64_t stop_deadline_ms;
+  unsigned boot_failures;
+  int exit_code;
+  uv_process_t upgrade;
+  bool upgrade_running;
+  bool upgraded; /* started by an old master's USR2 */
+  const char *pid_file;
+  char pid_file_old[PATH_MAX];
+  struct worker_report retired; /* counters of workers gone */
+};
+
+static void maintain(struct master *m);
+static void begin_stop(struct master *m, bool quick, const char *why);
+static void maybe_finish(struct master *m);
+
+static uint64_t now_ms(struct master *m) {
+  return uv_now(&m->loop);
+}
+
+/* ---- environment and file descriptors handed to children ---- */
+
+/* environ without our own variables, plus `extra`; NULL-terminated. */
+static char **child_env(const char *extra1, const char *extra2) {
+  size_t n = 0;
+  while (environ[n] != NULL)
+    n++;
+  char **env = calloc(n + 3, sizeof *env);
+  if (env == NULL)
+    return NULL;
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++)
+    if (strncmp(environ[i], "UNIXCORN_", 9) != 0 ||
+        strncmp(environ[i], "UNIXCORN_DEBUG", 14) == 0)
+      env[k++] = environ[i];
+  env[k++] = (char *)extra1;
+  env[k] = (char *)extra2;
+  return env;
+}
+
+/* stdin ignored, stdout and stderr shared, then the listeners from fd 3 on,
+ * then `extra_fd` if >= 0. Returns the count. */
+static int child_stdio(const struct master *m, uv_stdio_container_t *stdio,
+                       int extra_fd) {
+  int n = 0;
+  stdio[n++].flags = UV_IGNORE;
+  for (int fd = 1; fd <= 2; fd++, n++) {
+    stdio[n].flags = UV_INHERIT_FD;
+    stdio[n].data.fd = fd;
+  }
+  for (size_t i = 0; i < m->nlisteners; i++, n++) {
+    stdio[n].flags = UV_INHERIT_FD;
+    stdio[n].data.fd = m->listeners[i].fd;
+  }
+  if (extra_fd >= 0) {
+    stdio[n].flags = UV_INHERIT_FD;
+    stdio[n].data.fd = extra_fd;
+    n++;
+  }
+  return n;
+}
+
+/* ---- workers ---- */
+
+static void on_worker_handle_closed(uv_handle_t *h) {
+  struct worker *w = h->data;
+  if (--w->open_handles == 0)
+    free(w);
+}
+
+static void unlink_worker(struct master *m, struct worker *w) {
+  for (struct worker **p = &m->workers; *p != NULL; p = &(*p)->next) {
+    if (*p == w) {
+      *p = w->next;
+      break;
+    }
+  }
+}
+
+static void add_counters(struct worker_report *sum, const struct worker_report *r) {
+  for (size_t i = 0; i < 6; i++)
+    sum->responses[i] += r->responses[i];
+  sum->bytes_in += r->bytes_in;
+  sum->bytes_out += r->bytes_out;
+}
+
+static void on_worker_exit(uv_process_t *proc, int64_t status, int term_signal) {
+  struct worker *w = proc->data;
+  struct master *m = w->m;
+  bool expected = w->retiring || m->stopping;
+  if (term_signal)
+    log_msg(expected ? LOG_LEVEL_INFO : LOG_LEVEL_WARNING,
+            "Worker (pid:%d) was killed by %s", proc->pid, strsignal(term_signal));
+  else
+    log_msg(status == 0 ? LOG_LEVEL_INFO : LOG_LEVEL_ERROR,
+            "Worker (pid:%d) exited with code %d", proc->pid, (int)status);
+  if (!w->booted && !expected &&
+      (status == WORKER_BOOT_FAILED || ++m->boot_failures >= BOOT_FAILURES_MAX)) {
+    log_error("Worker failed to boot; stopping");
+    m->exit_code = 1;
+    begin_stop(m, true, "boot failure");
+  }
+  add_counters(&m->retired, &w->report);
+  w->exited = true;
+  unlink_worker(m, w);
+  uv_close((uv_handle_t *)&w->beat, on_worker_handle_closed);
+  uv_close((uv_handle_t *)&w->proc, on_worker_handle_closed);
+  close(w->beat_fd);
+  maintain(m);
+  maybe_finish(m);
+}
+
+static void on_beat(uv_poll_t *h, int status, int events) {
+  struct worker *w = h->data;
+  struct worker_report r;
+  int err;
+  (void)events;
+  while (status == 0 && (err = heartbeat_recv(w->beat_fd, &r)) == 0) {
+    w->report = r;
+    w->last_beat_ms = now_ms(w->m);
+    if (!w->booted) {
+      w->booted = true;
+      w->m->boot_failures = 0;
+      maintain(w->m);
+    }
+  }
+  if (status < 0 || err == -EPIPE || err == -ECONNRESET)
+    uv_poll_stop(h); /* the worker is going; its exit callback cleans up */
+}
+
+static int spawn_worker(struct master *m) {
+  int sv[2];
+  char count[64];
+  uv_stdio_container_t stdio[4 + CONFIG_MAX_BINDS];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+    return -errno;
+  struct worker *w = calloc(1, sizeof *w);
+  snprintf(count, sizeof count, "UNIXCORN_WORKER_LISTENERS=%zu", m->nlisteners);
+  char **env = child_env("UNIXCORN_WORKER=1", count);
+  if (w == NULL || env == NULL) {
+    free(w);
+    free(env);
+    close(sv[0]);
+    close(sv[1]);
+    return -ENOMEM;
+  }
+  uv_process_options_t opt = {
+      .exit_cb = on_worker_exit,
+      .file = m->self_exe,
+      .args = m->argv,
+      .env = env,
+      .stdio = stdio,
+      .stdio_count = child_stdio(m, stdio, sv[1]),
+  };
+  w->m = m;
+  w->proc.data = w->beat.data = w;
+  w->open_handles = 2;
+  int err = uv_spawn(&m->loop, &w->proc, &opt);
+  free(env);
+  close(sv[1]);
+  if (err < 0) {
+    log_error("cannot start a worker: %s", uv_strerror(err));
+    close(sv[0]);
+    w->open_handles = 1;
+    uv_close((uv_handle_t *)&w->proc, on_worker_handle_closed);
+    return err;
+  }
+  w->beat_fd = sv[0];
+  w->generation = m->generation;
+  w->spawned_ms = now_ms(m);
+  uv_poll_init(&m->loop, &w->beat, sv[0]);
+  uv_poll_start(&w->beat, UV_READABLE, on_beat);
+  w->next = m->workers;
+  m->workers = w;
+  return 0;
+}
+
+static void retire(struct worker *w, int sig) {
+  w->retiring = true;
+  kill(w->proc.pid, sig);
+}
+
+/* Brings the workers of the current generation to the target, and retires
+ * older generations once the new one is up (HUP). */
+static void maintain(struct master *m) {
+  uint64_t current = 0, booted = 0;
+  if (m->stopping)
+    return;
+  for (struct worker *w = m->workers; w != NULL; w = w->next) {
+    if (w->generation == m->generation && !w->retiring) {
+      current++;
+      booted += w->booted;
+    }
+  }
+  for (; current < m->target; current++)
+    if (spawn_worker(m) < 0)
+      break; /* the tick tries again */
+  for (struct worker *w = m->workers; w != NULL && current > m->target; w = w->next) {
+    if (w->generation == m->generation && !w->retiring) {
+      retire(w, SIGTERM);
+      current--;
+    }
+  }
+  if (booted < m->target)
+    return;
+  for (struct worker *w = m->workers; w != NULL; w = w->next)
+    if (w->generation != m->generation && !w->retiring)
+      retire(w, SIGTERM);
+  if (!m->ready_sent || m->reloading) {
+    char state[64] = "READY=1";
+    if (m->upgraded && !m->ready_sent) /* systemd follows the new master */
+      snprintf(state, sizeof state, "MAINPID=%ld\nREADY=1", (long)getpid());
+    notify_systemd(state);
+    m->ready_sent = true;
+    m->reloading = false;
+  }
+}
+
+/* A worker whose loop stopped sending heartbeats gets SIGABRT (it logs what
+ * it was doing), then SIGKILL if it is still there. */
+static void check_worker(struct master *m, struct worker *w, uint64_t now) {
+  uint64_t timeout = m->cfg->timeout_ms;
+  uint64_t since = w->booted ? w->last_beat_ms : w->spawned_ms;
+  if (w->abort_sent_ms == 0 && timeout && now - since > timeout) {
+    log_error("Worker (pid:%d) timed out: no heartbeat for %.1f s; aborting it",
+              w->proc.pid, (double)(now - since) / 1000);
+    w->abort_sent_ms = now;
+    kill(w->proc.pid, SIGABRT);
+  } else if (w->abort_sent_ms && now - w->abort_sent_ms > KILL_GRACE_MS) {
+    kill(w->proc.pid, SIGKILL);
+  } else if (m->stopping && now > m->stop_deadline_ms) {
+    kill(w->proc.pid, SIGKILL);
+  }
+}
+
+static void on_tick(uv_timer_t *t) {
+  struct master *m = t->data;
+  uint64_t now = now_ms(m);
+  for (struct worker *w = m->workers; w != NULL; w = w->next)
+    check_worker(m, w, now);
+  maintain(m);
+}
+
+/* ---- stopping, upgrading ---- */
+
+static void maybe_finish(struct master *m) {
+  if (!m->stopping || m->workers != NULL || m->finished)
+    return;
+  m->finished = true;
+  for (size_t i = 0; i < sizeof m->signals / sizeof m->signals[0]; i++)
+    uv_close((uv_handle_t *)&m->signals[i], NULL);
+  uv_close((uv_handle_t *)&m->tick, NULL);
+  if (m->upgrade_running) /* closing the handle leaves the new master running */
+    uv_close((uv_handle_t *)&m->upgrade, NULL);
+}
+
+static void close_listeners(struct master *m) {
+  for (size_t i = 0; i < m->nlisteners; i++) {
+    if (m->upgrade_running)
+      listener_disown(&m->listeners[i]); /* the new master owns the file now */
+    listener_close(&m->listeners[i]);
+  }
+  m->nlisteners = 0;
+}
+
+static void begin_stop(struct master *m, bool quick, const char *why) {
+  if (m->stopping && (m->quick || !quick))
+    return;
+  log_info("Handling signal: %s", why);
+  if (!m->stopping)
+    notify_systemd("STOPPING=1");
+  m->stopping = true;
+  m->quick = quick;
+  /* New connections are refused at once; the workers finish the rest. */
+  close_listeners(m);
+  m->stop_deadline_ms = now_ms(m) + (quick ? 0 : m->cfg->graceful_timeout_ms) + 1000;
+  for (struct worker *w = m->workers; w != NULL; w = w->next)
+    retire(w, quick ? SIGQUIT : SIGTERM);
+  maybe_finish(m);
+}
+
+static void on_upgrade_exit(uv_process_t *proc, int64_t status, int term_signal) {
+  struct master *m = proc->data;
+  log_error("The new master (pid:%d) exited (code %d, signal %d); this one carries on",
+            proc->pid, (int)status, term_signal);
+  m->upgrade_running = false;
+  if (m->pid_file && m->pid_file_old[0] != '\0' &&
+      rename(m->pid_file_old, m->pid_file) == 0)
+    m->pid_file_old[0] = '\0';
+  uv_close((uv_handle_t *)proc, NULL);
+}
+
+/* USR2: exec the binary found at argv[0] (possibly a new one) as a second
+ * master that inherits the listening sockets; TERM to this one completes the
+ * switch. The socket path never disappears and is never bound again. */
+static void upgrade(struct master *m) {
+  char count[64];
+  uv_stdio_container_t stdio[3 + CONFIG_MAX_BINDS];
+  if (m->upgrade_running || m->stopping) {
+    log_warning("USR2 ignored: %s", m->stopping ? "stopping" : "an upgrade is under way");
+    return;
+  }
+  snprintf(count, sizeof count, "UNIXCORN_INHERIT_LISTENERS=%zu", m->nlisteners);
+  char **env = child_env(count, NULL);
+  uv_process_options_t opt = {
+      .exit_cb = on_upgrade_exit,
+      .file = m->argv[0],
+      .args = m->argv,
+      .env = env,
+      .stdio = stdio,
+      .stdio_count = child_stdio(m, stdio, -1),
+  };
+  m->upgrade.data = m;
+  int err = env ? uv_spawn(&m->loop, &m->upgrade, &opt) : UV_ENOMEM;
+  free(env);
+  if (err < 0) {
+    log_error("cannot start the new master %s: %s", m->argv[0], uv_strerror(err));
+    if (env)
+      uv_close((uv_handle_t *)&m->upgrade, NULL);
+    return;
+  }
+  m->upgrade_running = true;
+  log_info("Upgrading: new master started with pid %d; send TERM to %ld to finish",
+           m->upgrade.pid, (long)getpid());
+  if (m->pid_file) {
+    snprintf(m->pid_file_old, sizeof m->pid_file_old, "%s.oldbin", m->pid_file);
+    if (rename(m->pid_file, m->pid_file_old) < 0)
+      m->pid_file_old[0] = '\0';
+  }
+}
+
+static void signal_workers(struct master *m, int sig) {
+  for (struct worker *w = m->workers; w != NULL; w = w->next)
+    kill(w->proc.pid, sig);
+}
+
+static const char *signal_name(int signum) {
+  switch (signum) {
+  case SIGTERM: return "term";
+  case SIGINT: return "int";
+  case SIGQUIT: return "quit";
+  case SIGHUP: return "hup";
+  case SIGTTIN: return "ttin";
+  case SIGTTOU: return "ttou";
+  case SIGUSR1: return "usr1";
+  case SIGUSR2: return "usr2";
+  case SIGWINCH: return "winch";
+  default: return "?";
+  }
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+  struct master *m = h->data;
+  if (signum == SIGTERM || signum == SIGINT || signum == SIGQUIT) {
+    begin_stop(m, signum != SIGTERM, signal_name(signum));
+    return;
+  }
+  if (m->stopping)
+    return;
+  log_info("Handling signal: %s", signal_name(signum));
+  if (signum == SIGUSR2) {
+    upgrade(m);
+    return;
+  }
+  if (signum == SIGHUP) {
+    notify_systemd("RELOADING=1");
+    m->reloading = true;
+    m->generation++;
+  } else if (signum == SIGTTIN) {
+    m->target++;
+  } else if (signum == SIGTTOU && m->target > 1) {
+    m->target--;
+  } else if (signum == SIGWINCH) {
+    m->target = 0;
+  } else if (signum == SIGUSR1) {
+    log_reopen();
+    signal_workers(m, SIGUSR1);
+  }
+  maintain(m);
+}
+
+/* ---- start-up ---- */
+
+static int inherited_count(const char *var, bool check_pid) {
+  const char *v = getenv(var);
+  if (v == NULL)
+    return 0;
+  if (check_pid) {
+    const char *pid = getenv("LISTEN_PID");
+    if (pid == NULL || strtol(pid, NULL, 10) != (long)getpid())
+      return 0;
+  }
+  long n = strtol(v, NULL, 10);
+  return n > 0 && n <= CONFIG_MAX_BINDS ? (int)n : 0;
+}
+
+/* Sockets from an old master (USR2) or from systemd, else bound here. */
+static int open_listeners(struct master *m) {
+  char err[CONFIG_ERR_MAX + 128];
+  int upgraded = inherited_count("UNIXCORN_INHERIT_LISTENERS", false);
+  int activated = upgraded ? 0 : inherited_count("LISTEN_FDS", true);
+  unsetenv("UNIXCORN_INHERIT_LISTENERS");
+  unsetenv("LISTEN_FDS");
+  unsetenv("LISTEN_PID");
+  unsetenv("LISTEN_FDNAMES");
+  int inherited = upgraded + activated;
+  m->upgraded = upgraded > 0;
+  if (activated)
+    log_info("Using %d sockets from systemd; --bind is ignored", activated);
+  for (size_t i = 0; i < (inherited ? (size_t)inherited : m->cfg->nbinds); i++) {
+    struct listener *l = &m->listeners[i];
+    int rc = inherited ? listener_adopt(l, FIRST_INHERITED_FD + (int)i, upgraded > 0, err,
+                                        sizeof err)
+                       : listener_open(l, &m->cfg->binds[i], m->cfg, err, sizeof err);
+    if (rc < 0) {
+      log_error("%s", err);
+      return -1;
+    }
+    m->nlisteners++;
+  }
+  return 0;
+}
+
+static void log_listeners(const struct master *m) {
+  char name[320];
+  for (size_t i = 0; i < m->nlisteners; i++) {
+    listener_name(&m->listeners[i], name, sizeof name);
+    log_info("Listening at: %s (%ld)", name, (long)getpid());
+  }
+}
+
+static void warn_backlog(int backlog) {
+  int somaxconn = listener_somaxconn();
+  if (somaxconn > 0 && backlog > somaxconn)
+    log_warning("--backlog %d exceeds net.core.somaxconn (%d): the kernel silently uses "
+                "%d; raise it with sysctl -w net.core.somaxconn=%d",
+                backlog, somaxconn, somaxconn, backlog);
+}
+
+static void init_handles(struct master *m) {
+  static const int signums[] = {SIGTERM, SIGINT,  SIGQUIT, SIGHUP,  SIGTTIN,
+                                SIGTTOU, SIGUSR1, SIGUSR2, SIGWINCH};
+  for (size_t i = 0; i < sizeof signums / sizeof signums[0]; i++) {
+    uv_signal_init(&m->loop, &m->signals[i]);
+    m->signals[i].data = m;
+    uv_signal_start(&m->signals[i], on_signal, signums[i]);
+  }
+  uv_timer_init(&m->loop, &m->tick);
+  m->tick.data = m;
+  uv_timer_start(&m->tick, on_tick, TICK_MS, TICK_MS);
+}
+
+static int write_pid_file(const char *path) {
+  char line[32];
+  int n = snprintf(line, sizeof line, "%ld\n", (long)getpid());
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0 || write(fd, line, (size_t)n) != n) {
+    log_error("cannot write the pid file %s: %s", path, strerror(errno));
+    if (fd >= 0)
+      close(fd);
+    return -1;
+  }
+  close(fd);
+  return 0;
+}
+
+/* Removes the pid file only if it still names this process. */
+static void remove_pid_file(const char *path) {
+  char line[32] = "";
+  FILE *f = fopen(path, "r");
+  if (f == NULL)
+    return;
+  bool ours =
+      fgets(line, sizeof line, f) != NULL && strtol(line, NULL, 10) == (long)getpid();
+  fclose(f);
+  if (ours)
+    unlink(path);
+}
+
+int master_run(const struct config *cfg, char **argv) {
+  static struct master m;
+  memset(&m, 0, sizeof m);
+  m.cfg = cfg;
+  m.argv = argv;
+  m.target = cfg->workers;
+  m.pid_file = cfg->pid_file;
+  if (uv_exepath(m.self_exe, &(size_t){sizeof m.self_exe}) < 0)
+    snprintf(m.self_exe, sizeof m.self_exe, "/proc/self/exe");
+  uv_loop_init(&m.loop);
+  log_info("Starting unixcorn %s", UNIXCORN_VERSION);
+  warn_backlog(cfg->backlog);
+  m.exit_code = 1;
+  if (open_listeners(&m) < 0 || (m.pid_file && write_pid_file(m.pid_file) < 0))
+    goto out;
+  log_listeners(&m);
+  m.exit_code = 0;
+  init_handles(&m);
+  maintain(&m);
+  uv_run(&m.loop, UV_RUN_DEFAULT);
+  log_info("Shutting down: Master");
+out:
+  close_listeners(&m);
+  if (m.pid_file)
+    remove_pid_file(m.pid_file_old[0] ? m.pid_file_old : m.pid_file);
+  uv_run(&m.loop, UV_RUN_NOWAIT);
+  uv_loop_close(&m.loop);
+  log_flush();
+  return m.exit_code;
+}

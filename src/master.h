@@ -1,0 +1,14 @@
+/* The master process, as Gunicorn's arbiter: it binds the listening sockets
+ * once (or takes them from systemd or an old master), keeps --workers worker
+ * processes running on them, watches their heartbeats, and answers signals.
+ * It never serves a request. */
+#ifndef UNIXCORN_MASTER_H
+#define UNIXCORN_MASTER_H
+
+#include "config.h"
+
+/* Runs until stopped. argv is re-used to start workers and upgrades. Returns
+ * the exit status. */
+int master_run(const struct config *cfg, char **argv);
+
+#endif

@@ -1,0 +1,65 @@
+#include "watchdog.h"
+
+#include <execinfo.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "log.h"
+#include "server.h"
+
+static struct server *watched;
+
+static void say(int fd, const char *s, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, s, n);
+    if (w <= 0)
+      return;
+    s += w;
+    n -= (size_t)w;
+  }
+}
+
+static void dump_request(int fd, const struct conn *c) {
+  const struct request *r = &c->req;
+  char line[600];
+  int n = snprintf(line, sizeof line, "  in flight: %.*s %.*s (from %s)\n",
+                   (int)r->method.len, r->method.len ? request_str(r, r->method) : "",
+                   (int)(r->target.len < 512 ? r->target.len : 512),
+                   r->target.len ? request_str(r, r->target) : "", c->peer.addr);
+  if (n > 0)
+    say(fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+}
+
+/* Not async-signal-safe in the strict sense (snprintf, backtrace): the process
+ * is about to die anyway, and what it says is worth the risk. */
+static void on_abort(int sig) {
+  int fd = log_error_fd();
+  char head[160];
+  int n =
+      snprintf(head, sizeof head,
+               "[%ld] [CRITICAL] Worker timed out (SIGABRT from the master); its loop "
+               "was stuck here:\n",
+               (long)getpid());
+  say(fd, head, (size_t)n);
+  for (struct client *cl = watched ? watched->clients : NULL; cl != NULL; cl = cl->next)
+    if (conn_busy(&cl->conn))
+      dump_request(fd, &cl->conn);
+  void *frames[64];
+  backtrace_symbols_fd(frames, backtrace(frames, 64), fd);
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+void watchdog_install(struct server *srv) {
+  void *frame;
+  watched = srv;
+  backtrace(&frame, 1); /* loads libgcc now, not inside the handler */
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_abort;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGABRT, &sa, NULL);
+}
