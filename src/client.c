@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "server.h"
 
 #define READS_PER_WAKEUP 4
 #define WRITE_BUDGET                                                                     \
@@ -44,11 +43,19 @@ static void close_now(struct client *cl) {
   log_debug("Connection %d from %s closed", cl->fd, cl->conn.peer.addr);
   cl->fd = -1;
   conn_release(&cl->conn);
-  server_client_closed(cl->srv, cl);
+  struct client_host *host = cl->host;
+  if (cl->prev)
+    cl->prev->next = cl->next;
+  else
+    host->clients = cl->next;
+  if (cl->next)
+    cl->next->prev = cl->prev;
+  host->nclients--;
+  host->closed(host);
 }
 
 static uint64_t now_ms(struct client *cl) {
-  return cl->srv->env.now_ms = uv_now(&cl->srv->loop);
+  return cl->host->env->now_ms = uv_now(cl->host->loop);
 }
 
 static void set_events(struct client *cl, int events) {
@@ -74,7 +81,7 @@ static void arm_timer(struct client *cl, uint64_t deadline) {
   }
   if (cl->timer_due != 0 && cl->timer_due <= deadline)
     return;
-  uint64_t now = uv_now(&cl->srv->loop);
+  uint64_t now = uv_now(cl->host->loop);
   uv_timer_start(&cl->timer, on_timer, deadline > now ? deadline - now : 0, 0);
   cl->timer_due = deadline;
 }
@@ -218,31 +225,31 @@ static void on_timer(uv_timer_t *t) {
   drive(cl);
 }
 
-int client_start(struct server *srv, int fd, const struct peer *peer) {
+int client_start(struct client_host *host, int fd, const struct peer *peer) {
   size_t off = state_offset();
-  struct client *cl = calloc(1, off + srv->env.app->state_size);
+  struct client *cl = calloc(1, off + host->env->app->state_size);
   if (cl == NULL) {
     close(fd);
     return -ENOMEM;
   }
-  int err = uv_poll_init(&srv->loop, &cl->poll, fd);
+  int err = uv_poll_init(host->loop, &cl->poll, fd);
   if (err < 0) {
     free(cl);
     close(fd);
     return err;
   }
-  uv_timer_init(&srv->loop, &cl->timer);
+  uv_timer_init(host->loop, &cl->timer);
   cl->poll.data = cl->timer.data = cl;
   cl->open_handles = 2;
-  cl->srv = srv;
+  cl->host = host;
   cl->fd = fd;
-  srv->env.now_ms = uv_now(&srv->loop);
-  conn_init(&cl->conn, &srv->env, peer, (char *)cl + off);
-  cl->next = srv->clients;
-  if (srv->clients)
-    srv->clients->prev = cl;
-  srv->clients = cl;
-  srv->nclients++;
+  host->env->now_ms = uv_now(host->loop);
+  conn_init(&cl->conn, host->env, peer, (char *)cl + off);
+  cl->next = host->clients;
+  if (host->clients)
+    host->clients->prev = cl;
+  host->clients = cl;
+  host->nclients++;
   cl->events = UV_READABLE;
   uv_poll_start(&cl->poll, UV_READABLE, on_poll);
   log_debug("Connection %d from %s opened", fd, peer->addr);

@@ -9,12 +9,23 @@
 
 #include "conn.h"
 
-struct server;
+struct client;
+
+/* Whoever runs the connections: a worker's server, or the master's metrics
+ * endpoint. It keeps the list of open clients, for a graceful stop. */
+struct client_host {
+  uv_loop_t *loop;
+  struct conn_env *env;
+  struct client *clients;
+  size_t nclients;
+  /* Called as a client goes away, after it left the list. */
+  void (*closed)(struct client_host *host);
+};
 
 struct client {
   uv_poll_t poll;
   uv_timer_t timer;
-  struct server *srv;
+  struct client_host *host;
   struct client *prev, *next;
   int fd;
   int events;         /* what poll watches now */
@@ -28,7 +39,7 @@ struct client {
 };
 
 /* Takes ownership of fd. Returns 0 or -errno (fd closed then). */
-int client_start(struct server *srv, int fd, const struct peer *peer);
+int client_start(struct client_host *host, int fd, const struct peer *peer);
 /* Graceful stop: finish the current response, then close. */
 void client_stop(struct client *cl);
 /* Close now, whatever is pending. */

@@ -295,6 +295,7 @@ enum opt_id {
   OPT_MAX_REQUESTS_JITTER,
   OPT_PID,
   OPT_CHECK_CONFIG,
+  OPT_METRICS_BIND,
   OPT_BACKLOG,
   OPT_KEEPALIVE,
   OPT_HEADER_TIMEOUT,
@@ -348,6 +349,9 @@ static const struct option_spec options[] = {
      "together. Default: 0"},
     {"pid", 'p', OPT_PID, "FILE", "Write the master's pid to FILE."},
     {"check-config", 0, OPT_CHECK_CONFIG, NULL, "Check the flags and exit."},
+    {"metrics-bind", 0, OPT_METRICS_BIND, "ADDR",
+     "Serve Prometheus metrics from the master on ADDR (as for --bind), e.g.\n"
+     "unix:/tmp/app-metrics.sock or 127.0.0.1:9100. Default: off"},
     {"backlog", 0, OPT_BACKLOG, "N",
      "Listen queue length; the kernel caps it at net.core.somaxconn. Default: 2048"},
     {"keepalive", 0, OPT_KEEPALIVE, "SECONDS",
@@ -468,6 +472,9 @@ static int apply_value(struct config *cfg, enum opt_id id, const char *v, char *
   case OPT_MAX_REQUESTS_JITTER:
     return parse_uint(v, UINT32_MAX, &cfg->max_requests_jitter);
   case OPT_PID: cfg->pid_file = v; return v[0] == '\0' ? -1 : 0;
+  case OPT_METRICS_BIND:
+    cfg->metrics_set = true;
+    return bind_addr_parse(&cfg->metrics_bind, v, err, errlen);
   case OPT_BACKLOG:
     if (parse_uint(v, 65535, &n) < 0 || n == 0)
       return fail(err, errlen, "expected a number from 1 to 65535, got '%s'%s", v, "");

@@ -36,6 +36,8 @@ struct config {
   uint64_t max_requests, max_requests_jitter;
   const char *pid_file;
   bool check_config;
+  bool metrics_set;
+  struct bind_addr metrics_bind;
   int backlog;
   uint64_t keepalive_ms;      /* 0: close after every response */
   uint64_t header_timeout_ms; /* 0: no limit */

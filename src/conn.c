@@ -157,7 +157,9 @@ static void start_request(struct conn *c) {
   c->status = 0;
   c->body_sent = 0;
   c->response_started = c->response_ended = c->chunked_out = false;
-  c->req.version_major = c->req.version_minor = 0;
+  /* Nothing of the last request: one that fails before llhttp begins its
+   * message (a bare LF) is logged with spans into fields that may be freed. */
+  c->req = (struct request){.fields = c->req.fields};
 }
 
 static void head_done(struct conn *c) {

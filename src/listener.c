@@ -11,6 +11,10 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
 
 #include "log.h"
 
@@ -243,6 +247,53 @@ void listener_name(const struct listener *l, char *out, size_t outlen) {
     inet_ntop(AF_INET, &s4->sin_addr, host, sizeof host);
     snprintf(out, outlen, "http://%s:%u", host, ntohs(s4->sin_port));
   }
+}
+
+static int queue_from_reply(const char *reply, ssize_t n, uint32_t *depth,
+                            uint32_t *max) {
+  const struct nlmsghdr *h = (const struct nlmsghdr *)reply;
+  if (!NLMSG_OK(h, (size_t)n) || h->nlmsg_type != SOCK_DIAG_BY_FAMILY)
+    return h->nlmsg_type == NLMSG_ERROR ? -((const struct nlmsgerr *)NLMSG_DATA(h))->error
+                                        : -EIO;
+  const struct unix_diag_msg *msg = NLMSG_DATA(h);
+  const struct rtattr *a = (const struct rtattr *)(msg + 1);
+  size_t left = h->nlmsg_len - NLMSG_LENGTH(sizeof *msg);
+  for (; RTA_OK(a, left); a = RTA_NEXT(a, left)) {
+    if (a->rta_type == UNIX_DIAG_RQLEN) {
+      const struct unix_diag_rqlen *q = RTA_DATA(a);
+      *depth = q->udiag_rqueue;
+      *max = q->udiag_wqueue;
+      return 0;
+    }
+  }
+  return -ENOENT;
+}
+
+int listener_queue(const struct listener *l, uint32_t *depth, uint32_t *max) {
+  struct stat st;
+  char reply[1024];
+  if (l->addr.kind != BIND_UNIX || fstat(l->fd, &st) < 0)
+    return -EINVAL;
+  struct {
+    struct nlmsghdr h;
+    struct unix_diag_req r;
+  } req = {
+      .h = {.nlmsg_len = sizeof req,
+            .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+            .nlmsg_flags = NLM_F_REQUEST},
+      .r = {.sdiag_family = AF_UNIX,
+            .udiag_states = 1u << 10 /* TCP_LISTEN */,
+            .udiag_ino = (uint32_t)st.st_ino,
+            .udiag_show = UDIAG_SHOW_RQLEN,
+            .udiag_cookie = {UINT32_MAX, UINT32_MAX}},
+  };
+  int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (fd < 0)
+    return -errno;
+  ssize_t n = send(fd, &req, sizeof req, 0) < 0 ? -1 : recv(fd, reply, sizeof reply, 0);
+  int rc = n < 0 ? -errno : queue_from_reply(reply, n, depth, max);
+  close(fd);
+  return rc;
 }
 
 int listener_somaxconn(void) {

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "config.h"
@@ -31,6 +32,9 @@ void listener_disown(struct listener *l);
 void listener_close(struct listener *l);
 /* "unix:/tmp/app.sock", or the bound TCP address (with the real port for :0). */
 void listener_name(const struct listener *l, char *out, size_t outlen);
+/* For a Unix listener: connections waiting to be accepted, and the queue's
+ * limit, from sock_diag (UDIAG_SHOW_RQLEN). Returns 0 or -errno. */
+int listener_queue(const struct listener *l, uint32_t *depth, uint32_t *max);
 /* net.core.somaxconn, or -1 when unreadable. */
 int listener_somaxconn(void);
 

@@ -13,6 +13,7 @@
 
 #include "heartbeat.h"
 #include "listener.h"
+#include "master_impl.h"
 #include "log.h"
 #include "notify.h"
 #include "server.h"
@@ -23,45 +24,6 @@
 #define FIRST_INHERITED_FD 3
 
 extern char **environ;
-
-struct master;
-
-struct worker {
-  uv_process_t proc;
-  uv_poll_t beat;
-  struct master *m;
-  struct worker *next;
-  int beat_fd;
-  int open_handles;
-  unsigned generation;
-  bool booted, retiring, exited;
-  uint64_t spawned_ms, last_beat_ms, abort_sent_ms;
-  struct worker_report report;
-};
-
-struct master {
-  uv_loop_t loop;
-  const struct config *cfg;
-  char **argv;
-  char self_exe[PATH_MAX];
-  struct listener listeners[CONFIG_MAX_BINDS];
-  size_t nlisteners;
-  struct worker *workers;
-  uint64_t target; /* workers wanted */
-  unsigned generation;
-  uv_signal_t signals[9];
-  uv_timer_t tick;
-  bool stopping, quick, finished, ready_sent, reloading;
-  uint64_t stop_deadline_ms;
-  unsigned boot_failures;
-  int exit_code;
-  uv_process_t upgrade;
-  bool upgrade_running;
-  bool upgraded; /* started by an old master's USR2 */
-  const char *pid_file;
-  char pid_file_old[PATH_MAX];
-  struct worker_report retired; /* counters of workers gone */
-};
 
 static void maintain(struct master *m);
 static void begin_stop(struct master *m, bool quick, const char *why);
@@ -130,7 +92,7 @@ static void unlink_worker(struct master *m, struct worker *w) {
   }
 }
 
-static void add_counters(struct worker_report *sum, const struct worker_report *r) {
+void master_add_counters(struct worker_report *sum, const struct worker_report *r) {
   for (size_t i = 0; i < 6; i++)
     sum->responses[i] += r->responses[i];
   sum->bytes_in += r->bytes_in;
@@ -140,6 +102,9 @@ static void add_counters(struct worker_report *sum, const struct worker_report *
 static void on_worker_exit(uv_process_t *proc, int64_t status, int term_signal) {
   struct worker *w = proc->data;
   struct master *m = w->m;
+  struct worker_report last;
+  while (heartbeat_recv(w->beat_fd, &last) == 0) /* its final counters */
+    w->report = last;
   bool expected = w->retiring || m->stopping;
   if (term_signal)
     log_msg(expected ? LOG_LEVEL_INFO : LOG_LEVEL_WARNING,
@@ -147,13 +112,17 @@ static void on_worker_exit(uv_process_t *proc, int64_t status, int term_signal) 
   else
     log_msg(status == 0 ? LOG_LEVEL_INFO : LOG_LEVEL_ERROR,
             "Worker (pid:%d) exited with code %d", proc->pid, (int)status);
+  if (!expected)
+    m->restarts[w->abort_sent_ms        ? RESTART_TIMEOUT
+                : term_signal || status ? RESTART_CRASH
+                                        : RESTART_MAX_REQUESTS]++;
   if (!w->booted && !expected &&
       (status == WORKER_BOOT_FAILED || ++m->boot_failures >= BOOT_FAILURES_MAX)) {
     log_error("Worker failed to boot; stopping");
     m->exit_code = 1;
     begin_stop(m, true, "boot failure");
   }
-  add_counters(&m->retired, &w->report);
+  master_add_counters(&m->retired, &w->report);
   w->exited = true;
   unlink_worker(m, w);
   uv_close((uv_handle_t *)&w->beat, on_worker_handle_closed);
@@ -300,6 +269,7 @@ static void maybe_finish(struct master *m) {
   if (!m->stopping || m->workers != NULL || m->finished)
     return;
   m->finished = true;
+  master_close_metrics(m);
   for (size_t i = 0; i < sizeof m->signals / sizeof m->signals[0]; i++)
     uv_close((uv_handle_t *)&m->signals[i], NULL);
   uv_close((uv_handle_t *)&m->tick, NULL);
@@ -546,12 +516,15 @@ int master_run(const struct config *cfg, char **argv) {
   if (open_listeners(&m) < 0 || (m.pid_file && write_pid_file(m.pid_file) < 0))
     goto out;
   log_listeners(&m);
+  if (master_open_metrics(&m) < 0)
+    goto out;
   m.exit_code = 0;
   init_handles(&m);
   maintain(&m);
   uv_run(&m.loop, UV_RUN_DEFAULT);
   log_info("Shutting down: Master");
 out:
+  master_close_metrics(&m);
   close_listeners(&m);
   if (m.pid_file)
     remove_pid_file(m.pid_file_old[0] ? m.pid_file_old : m.pid_file);

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -46,7 +47,7 @@ static void pause_accepting(struct server *srv, int err) {
   getrlimit(RLIMIT_NOFILE, &rl);
   log_warning("accept(): %s (the open-file limit is %llu, %zu connections open); "
               "pausing accepts until a connection closes",
-              strerror(err), (unsigned long long)rl.rlim_cur, srv->nclients);
+              strerror(err), (unsigned long long)rl.rlim_cur, srv->host.nclients);
   srv->accept_paused = true;
   set_accepting(srv, false);
   uv_timer_start(&srv->accept_timer, on_accept_retry, ACCEPT_RETRY_MS, 0);
@@ -58,7 +59,7 @@ static void pause_at_capacity(struct server *srv) {
   log_msg(told ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO,
           "%zu connections open (--worker-connections): new ones wait in the listen "
           "queue until one closes",
-          srv->nclients);
+          srv->host.nclients);
   told = true;
   srv->accept_paused = true;
   set_accepting(srv, false);
@@ -98,7 +99,7 @@ static void on_accept(uv_poll_t *h, int status, int events) {
   if (status < 0)
     return;
   for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
-    if (srv->nclients >= srv->cfg->worker_connections) {
+    if (srv->host.nclients >= srv->cfg->worker_connections) {
       pause_at_capacity(srv);
       return;
     }
@@ -125,7 +126,7 @@ static void on_accept(uv_poll_t *h, int status, int events) {
       close(fd);
       continue;
     }
-    int err = client_start(srv, fd, &peer);
+    int err = client_start(&srv->host, fd, &peer);
     if (err < 0)
       log_error("cannot take a connection: %s", uv_strerror(err));
   }
@@ -141,7 +142,7 @@ static void close_listeners(struct server *srv) {
 }
 
 static void maybe_finish(struct server *srv) {
-  if (!srv->stopping || srv->nclients != 0 || srv->finished)
+  if (!srv->stopping || srv->host.nclients != 0 || srv->finished)
     return;
   srv->finished = true;
   for (size_t i = 0; i < sizeof srv->signals / sizeof srv->signals[0]; i++)
@@ -152,14 +153,8 @@ static void maybe_finish(struct server *srv) {
   uv_close((uv_handle_t *)&srv->heartbeat_timer, NULL);
 }
 
-void server_client_closed(struct server *srv, struct client *cl) {
-  if (cl->prev)
-    cl->prev->next = cl->next;
-  else
-    srv->clients = cl->next;
-  if (cl->next)
-    cl->next->prev = cl->prev;
-  srv->nclients--;
+static void on_client_closed(struct client_host *host) {
+  struct server *srv = (struct server *)((char *)host - offsetof(struct server, host));
   if (srv->accept_paused && !srv->stopping) {
     uv_timer_stop(&srv->accept_timer);
     on_accept_retry(&srv->accept_timer);
@@ -168,13 +163,13 @@ void server_client_closed(struct server *srv, struct client *cl) {
 }
 
 static void abort_clients(struct server *srv) {
-  while (srv->clients != NULL)
-    client_abort(srv->clients);
+  while (srv->host.clients != NULL)
+    client_abort(srv->host.clients);
 }
 
 static void on_grace_over(uv_timer_t *t) {
   struct server *srv = t->data;
-  log_warning("Graceful timeout: closing %zu connections still open", srv->nclients);
+  log_warning("Graceful timeout: closing %zu connections still open", srv->host.nclients);
   abort_clients(srv);
 }
 
@@ -182,13 +177,13 @@ static void on_grace_over(uv_timer_t *t) {
 static void begin_stop(struct server *srv, const char *why) {
   if (srv->stopping)
     return;
-  log_info("Worker stopping (%s): finishing %zu connections", why, srv->nclients);
+  log_info("Worker stopping (%s): finishing %zu connections", why, srv->host.nclients);
   srv->stopping = true;
   srv->env.stopping = true;
   srv->env.now_ms = uv_now(&srv->loop);
   close_listeners(srv);
   uv_timer_stop(&srv->accept_timer);
-  for (struct client *cl = srv->clients, *next; cl != NULL; cl = next) {
+  for (struct client *cl = srv->host.clients, *next; cl != NULL; cl = next) {
     next = cl->next; /* client_stop may close and unlink cl */
     client_stop(cl);
   }
@@ -219,8 +214,8 @@ static void fill_report(struct server *srv, struct worker_report *r) {
   memcpy(r->responses, st->responses, sizeof r->responses);
   r->bytes_in = st->bytes_in;
   r->bytes_out = st->bytes_out;
-  r->connections = srv->nclients;
-  for (struct client *cl = srv->clients; cl != NULL; cl = cl->next)
+  r->connections = srv->host.nclients;
+  for (struct client *cl = srv->host.clients; cl != NULL; cl = cl->next)
     r->in_flight += conn_busy(&cl->conn);
 }
 
@@ -303,6 +298,9 @@ int server_run(const struct config *cfg, const struct worker_setup *ws) {
   memset(&srv, 0, sizeof srv);
   uv_loop_init(&srv.loop);
   srv.heartbeat_fd = ws->heartbeat_fd;
+  srv.host.loop = &srv.loop;
+  srv.host.env = &srv.env;
+  srv.host.closed = on_client_closed;
   srv.master_pid = getppid();
   init_env(&srv, cfg);
   if (adopt_listeners(&srv, ws) < 0)
@@ -313,6 +311,9 @@ int server_run(const struct config *cfg, const struct worker_setup *ws) {
   set_accepting(&srv, true);
   uv_run(&srv.loop, UV_RUN_DEFAULT);
   rc = 0;
+  struct worker_report last; /* the counters since the last heartbeat */
+  fill_report(&srv, &last);
+  heartbeat_send(srv.heartbeat_fd, &last);
 out:
   close_listeners(&srv);
   uv_run(&srv.loop, UV_RUN_NOWAIT); /* let close callbacks run */

@@ -5,12 +5,11 @@
 
 #include <uv.h>
 
+#include "client.h"
 #include "config.h"
 #include "conn.h"
 #include "echo.h"
 #include "listener.h"
-
-struct client;
 
 struct server_listener {
   uv_poll_t poll;
@@ -30,9 +29,8 @@ struct server {
   uv_timer_t grace_timer, accept_timer, heartbeat_timer;
   int heartbeat_fd;
   pid_t master_pid;
-  uint64_t max_requests;  /* this worker's share of --max-requests, jitter added */
-  struct client *clients; /* every open connection, for a graceful stop */
-  size_t nclients;
+  uint64_t max_requests;   /* this worker's share of --max-requests, jitter added */
+  struct client_host host; /* every open connection, for a graceful stop */
   bool stopping, accept_paused, finished;
 };
 
@@ -49,8 +47,5 @@ struct worker_setup {
 
 /* Serves until told to stop. Returns the exit status. */
 int server_run(const struct config *cfg, const struct worker_setup *ws);
-
-/* Called by a client as it goes away. */
-void server_client_closed(struct server *srv, struct client *cl);
 
 #endif

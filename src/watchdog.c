@@ -44,7 +44,8 @@ static void on_abort(int sig) {
                "was stuck here:\n",
                (long)getpid());
   say(fd, head, (size_t)n);
-  for (struct client *cl = watched ? watched->clients : NULL; cl != NULL; cl = cl->next)
+  for (struct client *cl = watched ? watched->host.clients : NULL; cl != NULL;
+       cl = cl->next)
     if (conn_busy(&cl->conn))
       dump_request(fd, &cl->conn);
   void *frames[64];

@@ -1,0 +1,102 @@
+#include "metrics.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+static const char *const restart_names[RESTART_REASONS] = {"crash", "timeout",
+                                                           "max_requests"};
+
+static int put(struct buf *out, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int put(struct buf *out, const char *fmt, ...) {
+  char line[512];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  if (n < 0 || (size_t)n >= sizeof line)
+    return -1;
+  return buf_append(out, line, (size_t)n);
+}
+
+static void family(struct buf *out, const char *name, const char *type,
+                   const char *help) {
+  put(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+int metrics_format(struct buf *out, const struct metrics_snapshot *s) {
+  const struct worker_report *t = &s->total;
+  family(out, "unixcorn_requests_total", "counter",
+         "Requests answered, by status class.");
+  for (int c = 1; c <= 5; c++)
+    put(out, "unixcorn_requests_total{status=\"%dxx\"} %llu\n", c,
+        (unsigned long long)t->responses[c]);
+  family(out, "unixcorn_received_bytes_total", "counter", "Bytes read from clients.");
+  put(out, "unixcorn_received_bytes_total %llu\n", (unsigned long long)t->bytes_in);
+  family(out, "unixcorn_sent_bytes_total", "counter", "Bytes written to clients.");
+  put(out, "unixcorn_sent_bytes_total %llu\n", (unsigned long long)t->bytes_out);
+  family(out, "unixcorn_requests_in_flight", "gauge",
+         "Requests begun and not yet answered.");
+  put(out, "unixcorn_requests_in_flight %llu\n", (unsigned long long)t->in_flight);
+  family(out, "unixcorn_connections", "gauge", "Open client connections.");
+  put(out, "unixcorn_connections %llu\n", (unsigned long long)t->connections);
+  family(out, "unixcorn_workers", "gauge",
+         "Workers, busy (a request in flight) or idle.");
+  put(out, "unixcorn_workers{state=\"busy\"} %u\n", s->busy_workers);
+  put(out, "unixcorn_workers{state=\"idle\"} %u\n", s->idle_workers);
+  family(out, "unixcorn_worker_restarts_total", "counter",
+         "Workers replaced after they ended on their own, by reason.");
+  for (int r = 0; r < RESTART_REASONS; r++)
+    put(out, "unixcorn_worker_restarts_total{reason=\"%s\"} %llu\n", restart_names[r],
+        (unsigned long long)s->restarts[r]);
+  family(out, "unixcorn_listen_queue_length", "gauge",
+         "Connections waiting in a Unix socket's listen queue (sock_diag).");
+  for (size_t i = 0; i < s->nqueues; i++)
+    put(out, "unixcorn_listen_queue_length{listener=\"%s\"} %u\n", s->queues[i].name,
+        s->queues[i].depth);
+  family(out, "unixcorn_listen_queue_max", "gauge",
+         "The listen queue's limit (backlog).");
+  for (size_t i = 0; i < s->nqueues; i++)
+    put(out, "unixcorn_listen_queue_max{listener=\"%s\"} %u\n", s->queues[i].name,
+        s->queues[i].max);
+  return out->len > 0 ? 0 : -1;
+}
+
+static int metrics_head(struct conn *c, void *state) {
+  (void)c, (void)state;
+  return 0;
+}
+
+static int metrics_body(struct conn *c, void *state, const char *data, size_t len) {
+  (void)c, (void)state, (void)data, (void)len;
+  return 0; /* a scrape has no body worth reading */
+}
+
+static int metrics_complete(struct conn *c, void *state) {
+  (void)state;
+  const struct metrics_source *src = conn_app_context(c);
+  struct metrics_snapshot snap = {0};
+  struct buf text = {0};
+  src->snapshot(src->ctx, &snap);
+  int status = metrics_format(&text, &snap) < 0 ? 500 : 0;
+  static const char ct[] = "text/plain; version=0.0.4; charset=utf-8";
+  if (status == 0 && (conn_respond(c, 200, ct, sizeof ct - 1, text.len) < 0 ||
+                      conn_send(c, text.data, text.len) < 0 || conn_end(c) < 0))
+    status = 500;
+  buf_release(&text);
+  return status;
+}
+
+static void metrics_done(struct conn *c, void *state) {
+  (void)c, (void)state;
+}
+
+const struct handler metrics_handler = {
+    .name = "metrics",
+    .state_size = 0,
+    .on_head = metrics_head,
+    .on_body = metrics_body,
+    .on_complete = metrics_complete,
+    .on_done = metrics_done,
+};

@@ -1,0 +1,119 @@
+"""--metrics-bind: Prometheus text from the master, summed over the workers,
+scraped under load; the counters must add up to what the clients did."""
+
+import os
+import re
+import socket
+import subprocess
+import threading
+import time
+
+from conftest import Reader
+
+
+def scrape(path):
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    s.connect(path)
+    s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    r = Reader(s).response()
+    s.close()
+    assert r.status == 200
+    assert r.header("content-type").startswith("text/plain; version=0.0.4")
+    values = {}
+    for line in r.body.decode().splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            values[name] = float(value)
+    return values
+
+
+def h2load(sock, n, body):
+    out = subprocess.run(["h2load", "--h1", "-B", "unix:" + sock, "-n", str(n), "-c", "10",
+                          "-t", "1", "-d", body, "http://localhost/"],
+                         capture_output=True, text=True, timeout=120)
+    m = re.search(r"requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, "
+                  r"(\d+) failed, (\d+) errored", out.stdout)
+    assert m, out.stdout + out.stderr
+    return int(m.group(3)), int(m.group(4)) + int(m.group(5))
+
+
+def test_metrics_add_up_under_load(start_server, workdir):
+    metrics = os.path.join(workdir, "metrics.sock")
+    srv = start_server("--workers", "3", "--metrics-bind", "unix:" + metrics)
+    body = os.path.join(workdir, "body")
+    with open(body, "wb") as f:
+        f.write(os.urandom(64))
+    before = scrape(metrics)
+    assert before['unixcorn_requests_total{status="2xx"}'] == 0
+    assert before['unixcorn_workers{state="idle"}'] == 3
+    assert before['unixcorn_listen_queue_max{listener="unix:%s"}' % srv.sock] == 2048
+
+    during = []
+    done = threading.Event()
+
+    def scraper():
+        while not done.is_set():
+            during.append(scrape(metrics))
+            time.sleep(0.05)
+
+    t = threading.Thread(target=scraper)
+    t.start()
+    try:
+        ok, failed = h2load(srv.sock, 6000, body)
+    finally:
+        done.set()
+        t.join(10)
+    assert (ok, failed) == (6000, 0)
+    assert during, "no scrape completed during the load"
+    # Counters never go backwards between scrapes.
+    series = [d['unixcorn_requests_total{status="2xx"}'] for d in during]
+    assert series == sorted(series)
+
+    time.sleep(0.6)  # a few heartbeats
+    after = scrape(metrics)
+    assert after['unixcorn_requests_total{status="2xx"}'] == 6000
+    assert after['unixcorn_requests_total{status="4xx"}'] == 0
+    assert after["unixcorn_received_bytes_total"] >= 6000 * 64
+    assert after["unixcorn_sent_bytes_total"] >= 6000 * 64
+    assert after["unixcorn_requests_in_flight"] == 0
+    assert after["unixcorn_connections"] == 0
+    assert after['unixcorn_workers{state="idle"}'] + after['unixcorn_workers{state="busy"}'] == 3
+    assert after['unixcorn_listen_queue_length{listener="unix:%s"}' % srv.sock] == 0
+
+
+def test_counters_survive_a_worker_restart_and_count_it(start_server, workdir):
+    metrics = os.path.join(workdir, "metrics.sock")
+    srv = start_server("--metrics-bind", "unix:" + metrics, "--max-requests", "10")
+    for i in range(25):
+        s = srv.connect()
+        s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx")
+        assert Reader(s).response().status == 200
+        s.close()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        m = scrape(metrics)
+        if m['unixcorn_requests_total{status="2xx"}'] == 25:
+            break
+        time.sleep(0.1)
+    assert m['unixcorn_requests_total{status="2xx"}'] == 25
+    assert m['unixcorn_worker_restarts_total{reason="max_requests"}'] >= 2
+
+
+def test_queue_length_shows_waiting_connections(start_server, workdir):
+    """With every worker at --worker-connections, new clients wait in the
+    listen queue, and the metric shows them: what nginx would report as
+    '(11: Resource temporarily unavailable)' once the queue is full."""
+    metrics = os.path.join(workdir, "metrics.sock")
+    srv = start_server("--metrics-bind", "unix:" + metrics, "--worker-connections", "2",
+                       "--header-timeout", "30")
+    held = [srv.connect() for _ in range(2)]
+    time.sleep(0.3)
+    waiting = [srv.connect() for _ in range(3)]
+    deadline = time.monotonic() + 5
+    key = 'unixcorn_listen_queue_length{listener="unix:%s"}' % srv.sock
+    while time.monotonic() < deadline and scrape(metrics)[key] != 3:
+        time.sleep(0.1)
+    assert scrape(metrics)[key] == 3
+    for s in held + waiting:
+        s.close()
