@@ -3,8 +3,9 @@
 #include <string.h>
 #include <strings.h>
 
-#define LOGGED_FIELD_MAX 1024 /* referer, user-agent, x-forwarded-for: for logs */
-#define FRAMING_RUN_MAX 8192  /* bytes between tokens: OWS, chunk extensions */
+#define LOGGED_FIELD_MAX 1024      /* referer, user-agent, x-forwarded-for: for logs */
+#define FRAMING_RUN_MAX 8192       /* bytes between tokens: OWS, chunk extensions */
+#define BODY_FRAMING_MAX (1 << 20) /* chunk framing beyond the body's own size */
 
 enum field_id {
   FIELD_OTHER,
@@ -48,8 +49,15 @@ static int scan_gap(struct http1 *h, const char *end) {
   const char *p = h->scan_pos;
   if (end < p)
     return 0;
-  if ((size_t)(end - p) > FRAMING_RUN_MAX)
+  h->gap_len += (size_t)(end - p);
+  if (h->gap_len > FRAMING_RUN_MAX)
     return fail(h, 400, "Framing run too long");
+  if (!h->in_head) {
+    /* Chunk extensions are framing, not body: bound them too. */
+    h->framing_len += (size_t)(end - p);
+    if (h->framing_len > BODY_FRAMING_MAX + h->req->body_received)
+      return fail(h, 400, "Too much chunk framing");
+  }
   for (; p < end; p++) {
     char c = *p;
     if (h->pending_cr) {
@@ -79,6 +87,7 @@ static int span_start(struct http1 *h, const char *at, size_t len) {
     return fail(h, 400, "Bare CR in request framing");
   h->line_start = false;
   h->scan_pos = at + len;
+  h->gap_len = 0;
   return 0;
 }
 
@@ -118,6 +127,8 @@ static int on_message_begin(llhttp_t *p) {
   h->host_count = h->te_count = 0;
   h->in_head = true;
   h->in_request_line = true;
+  h->version_seen = false;
+  h->framing_len = 0;
   memset(h->line_tail, 0, sizeof h->line_tail);
   h->te_not_chunked = false;
   return 0;
@@ -131,10 +142,29 @@ static int on_method(llhttp_t *p, const char *at, size_t len) {
   return keep(h, &h->req->method, at, len, 64);
 }
 
+/* Exactly one SP between the parts of the request line (llhttp skips extra):
+ * the gap before the target is " ", the one before the version " HTTP/". */
+static int exact_gap_before(struct http1 *h, const char *at, bool first_piece,
+                            size_t want) {
+  if (scan_gap(h, at) != 0)
+    return HPE_USER;
+  return first_piece && h->gap_len != want ? fail(h, 400, "Malformed request line") : 0;
+}
+
+static bool has_ctl_or_space(const char *at, size_t len) {
+  for (size_t i = 0; i < len; i++)
+    if ((unsigned char)at[i] <= ' ' || at[i] == 0x7f)
+      return true;
+  return false;
+}
+
 static int on_url(llhttp_t *p, const char *at, size_t len) {
   struct http1 *h = from_parser(p);
-  if (span_start(h, at, len) || line_grow(h, len + (h->req->target.len == 0)))
+  if (exact_gap_before(h, at, h->req->target.len == 0, 1) || span_start(h, at, len) ||
+      line_grow(h, len + (h->req->target.len == 0)))
     return HPE_USER;
+  if (has_ctl_or_space(at, len))
+    return fail(h, 400, "Invalid character in the request target");
   h->value_started = h->req->target.len != 0;
   return keep(h, &h->req->target, at, len, UINT32_MAX);
 }
@@ -146,7 +176,12 @@ static int on_version_complete(llhttp_t *p) {
 
 static int on_version(llhttp_t *p, const char *at, size_t len) {
   struct http1 *h = from_parser(p);
-  return span_start(h, at, len) || line_grow(h, len) ? HPE_USER : 0;
+  bool first_piece = !h->version_seen;
+  h->version_seen = true;
+  return exact_gap_before(h, at, first_piece, 6) || span_start(h, at, len) ||
+                 line_grow(h, len)
+             ? HPE_USER
+             : 0;
 }
 
 static int field_grow(struct http1 *h, size_t len) {
@@ -169,6 +204,8 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len) {
 
 static int on_header_field_complete(llhttp_t *p) {
   struct http1 *h = from_parser(p);
+  if (h->field_name_len == 0)
+    return fail(h, 400, "Empty header field name");
   if (++h->nfields > h->limits->fields)
     return fail(h, 431, "Too many request header fields");
   h->field_id = FIELD_OTHER;
@@ -348,8 +385,10 @@ static int check_head(struct http1 *h) {
   r->is_head = p->method == HTTP_HEAD;
   r->chunked = (p->flags & F_CHUNKED) != 0;
   r->content_length = (p->flags & F_CONTENT_LENGTH) ? p->content_length : 0;
-  /* Upgrade is not offered: answer the request, then close. */
-  r->keep_alive = llhttp_should_keep_alive(p) != 0 && !p->upgrade;
+  /* Upgrade is not offered: answer the request, then close. A chunked
+   * HTTP/1.0 request must be followed by a close (RFC 9112, 6.1). */
+  r->keep_alive = llhttp_should_keep_alive(p) != 0 && !p->upgrade &&
+                  !(r->chunked && p->http_minor == 0);
   if (h->limits->body && !r->chunked && r->content_length > h->limits->body)
     return fail(h, 413, "Request body too large");
   if (!r->chunked && r->content_length == 0)

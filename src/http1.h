@@ -64,7 +64,9 @@ struct http1 {
   int field_id;
   char field_name[24];
   size_t field_name_len;
-  bool in_head, in_request_line, value_started, te_not_chunked;
+  bool in_head, in_request_line, version_seen, value_started, te_not_chunked;
+  size_t gap_len;     /* framing bytes since the last token */
+  size_t framing_len; /* framing bytes in this message's body (chunk lines) */
   char line_tail[12]; /* last bytes of an unfinished request line */
   char token[16];     /* start of a Transfer-Encoding or Expect value */
   size_t token_len;

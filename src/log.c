@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -127,9 +128,23 @@ int log_access_enabled(void) {
   return access_log.fd >= 0;
 }
 
+/* Several workers share the access log. A write of up to PIPE_BUF bytes to a
+ * pipe is atomic, so each write ends on a line boundary within that size and
+ * lines from different workers never interleave. */
 void log_flush(void) {
-  if (access_len > 0 && access_log.fd >= 0)
-    write_all(access_log.fd, access_buf, access_len);
+  size_t off = 0;
+  while (access_log.fd >= 0 && off < access_len) {
+    size_t n = access_len - off;
+    if (n > PIPE_BUF) {
+      n = PIPE_BUF;
+      while (n > 0 && access_buf[off + n - 1] != '\n')
+        n--;
+      if (n == 0)
+        n = PIPE_BUF;
+    }
+    write_all(access_log.fd, access_buf + off, n);
+    off += n;
+  }
   access_len = 0;
 }
 

@@ -27,23 +27,27 @@ void driver_free(struct driver *d) {
   buf_release(&d->sent);
 }
 
+/* Takes up to max bytes of o into d->sent, as a read by the client would. */
+static size_t take(struct driver *d, const struct conn_output *o, size_t max) {
+  if (o->mem_len > 0) {
+    size_t n = o->mem_len < max ? o->mem_len : max;
+    buf_append(&d->sent, o->mem, n);
+    return n;
+  }
+  char tmp[65536];
+  size_t n = o->file_len < sizeof tmp ? o->file_len : sizeof tmp;
+  ssize_t r = pread(o->fd, tmp, n < max ? n : max, (off_t)o->file_off);
+  if (r <= 0)
+    abort();
+  buf_append(&d->sent, tmp, (size_t)r);
+  return (size_t)r;
+}
+
 void driver_drain(struct driver *d) {
   struct conn_output o;
-  while (conn_output(&d->conn, &o)) {
-    size_t n = o.mem_len;
-    if (n > 0) {
-      buf_append(&d->sent, o.mem, n);
-    } else {
-      char tmp[65536];
-      n = o.file_len < sizeof tmp ? o.file_len : sizeof tmp;
-      ssize_t r = pread(o.fd, tmp, n, (off_t)o.file_off);
-      if (r <= 0)
-        abort();
-      n = (size_t)r;
-      buf_append(&d->sent, tmp, n);
-    }
-    conn_output_done(&d->conn, n);
-  }
+  size_t max = d->read_slice ? d->read_slice : SIZE_MAX;
+  while (!d->stalled && conn_output(&d->conn, &o))
+    conn_output_done(&d->conn, take(d, &o, max));
 }
 
 size_t driver_feed(struct driver *d, const char *data, size_t len, size_t slice) {

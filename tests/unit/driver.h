@@ -17,12 +17,15 @@ struct driver {
   _Alignas(max_align_t) char app_state[256];
   struct buf sent; /* everything the connection sent */
   size_t fed;      /* bytes of input the connection took */
+  /* The client's reading side; zeroed by driver_init: it reads everything. */
+  bool stalled;      /* reads nothing: driver_drain leaves the output pending */
+  size_t read_slice; /* reads at most this many bytes at a time (0: any) */
 };
 
 void driver_init(struct driver *d, const struct config *cfg);
 void driver_free(struct driver *d);
 /* Feeds data, at most `slice` bytes per read (0: as much as fits), draining
- * output as a client reading everything would. Stops when the connection
+ * output as the client reads (see stalled and read_slice). Stops when the connection
  * takes no more input. Returns the bytes taken. */
 size_t driver_feed(struct driver *d, const char *data, size_t len, size_t slice);
 void driver_drain(struct driver *d);

@@ -95,6 +95,10 @@ static const struct {
     {"Expect other",
      "POST / HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\nContent-Length: 1\r\n\r\na", 417},
     {"CONNECT", "CONNECT x:1 HTTP/1.1\r\nHost: x:1\r\n\r\n", 501},
+    {"tab in target", "GET /a\tb HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+    {"two spaces before target", "GET  / HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+    {"two spaces before version", "GET /  HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+    {"empty field name", "GET / HTTP/1.1\r\nHost: x\r\n: v\r\n\r\n", 400},
 };
 
 static void test_bad_requests(void) {
