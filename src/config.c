@@ -56,13 +56,26 @@ static int parse_unix(struct bind_addr *b, const char *path, char *err, size_t e
   return 0;
 }
 
-static int parse_port(const char *s, uint16_t *port) {
+/* Digits only (no sign, space or prefix), in base 10 or 8, at most max. */
+static int parse_number(const char *s, int base, uint64_t max, uint64_t *out) {
   char *end;
-  if (*s < '0' || *s > '9')
+  if (*s < '0' || *s > (base == 8 ? '7' : '9'))
     return -1;
   errno = 0;
-  unsigned long v = strtoul(s, &end, 10);
-  if (errno != 0 || *end != '\0' || v > 65535)
+  unsigned long long v = strtoull(s, &end, base);
+  if (errno != 0 || *end != '\0' || v > max)
+    return -1;
+  *out = v;
+  return 0;
+}
+
+static int parse_uint(const char *s, uint64_t max, uint64_t *out) {
+  return parse_number(s, 10, max, out);
+}
+
+static int parse_port(const char *s, uint16_t *port) {
+  uint64_t v;
+  if (parse_uint(s, 65535, &v) < 0)
     return -1;
   *port = (uint16_t)v;
   return 0;
@@ -112,18 +125,6 @@ void bind_addr_format(const struct bind_addr *b, char *out, size_t outlen) {
 
 /* ---- value parsers: each returns 0, or -1 after writing the reason ---- */
 
-static int parse_uint(const char *s, uint64_t max, uint64_t *out) {
-  char *end;
-  if (*s < '0' || *s > '9')
-    return -1;
-  errno = 0;
-  unsigned long long v = strtoull(s, &end, 10);
-  if (errno != 0 || *end != '\0' || v > max)
-    return -1;
-  *out = v;
-  return 0;
-}
-
 /* Bytes with an optional binary suffix: 1048576, 1024K, 1M, 1G. */
 static int parse_bytes(const char *s, uint64_t *out) {
   char digits[32];
@@ -165,27 +166,25 @@ static int parse_seconds(const char *s, uint64_t *ms) {
 }
 
 static int parse_mode(const char *s, mode_t *mode) {
-  char *end;
-  if (*s < '0' || *s > '7')
-    return -1;
-  errno = 0;
-  unsigned long v = strtoul(s, &end, 8);
-  if (errno != 0 || *end != '\0' || v > 0777)
+  uint64_t v;
+  if (parse_number(s, 8, 0777, &v) < 0)
     return -1;
   *mode = (mode_t)v;
   return 0;
 }
 
-static int parse_group(const char *s, gid_t *gid) {
+/* A user or group, by name or number (uid_t and gid_t are both unsigned int). */
+static int parse_id(const char *s, bool user, unsigned *id) {
   uint64_t v;
-  struct group *gr = getgrnam(s);
-  if (gr != NULL) {
-    *gid = gr->gr_gid;
+  struct passwd *pw = user ? getpwnam(s) : NULL;
+  struct group *gr = user ? NULL : getgrnam(s);
+  if (pw != NULL || gr != NULL) {
+    *id = pw ? pw->pw_uid : gr->gr_gid;
     return 0;
   }
-  if (parse_uint(s, (gid_t)-2, &v) < 0)
+  if (parse_uint(s, (unsigned)-2, &v) < 0)
     return -1;
-  *gid = (gid_t)v;
+  *id = (unsigned)v;
   return 0;
 }
 
@@ -229,21 +228,7 @@ bool config_proxy_trusted(const struct config *cfg, const char *ip) {
   return false;
 }
 
-static int parse_user(const char *s, uid_t *uid) {
-  uint64_t v;
-  struct passwd *pw = getpwnam(s);
-  if (pw != NULL) {
-    *uid = pw->pw_uid;
-    return 0;
-  }
-  if (parse_uint(s, (uid_t)-2, &v) < 0)
-    return -1;
-  *uid = (uid_t)v;
-  return 0;
-}
-
-/* "www-data,1000": names or numbers, appended to ids (uid_t and gid_t are
- * both unsigned int on Linux, so one parser serves both lists). */
+/* "www-data,1000": names or numbers, appended to ids. */
 static int parse_id_list(const char *s, unsigned *ids, size_t *n, bool users) {
   char item[256];
   while (*s != '\0') {
@@ -252,7 +237,7 @@ static int parse_id_list(const char *s, unsigned *ids, size_t *n, bool users) {
       return -1;
     memcpy(item, s, len);
     item[len] = '\0';
-    if ((users ? parse_user(item, &ids[*n]) : parse_group(item, &ids[*n])) < 0)
+    if (parse_id(item, users, &ids[*n]) < 0)
       return -1;
     (*n)++;
     s += len + (s[len] == ',');
@@ -493,7 +478,7 @@ static int apply_value(struct config *cfg, enum opt_id id, const char *v, char *
   case OPT_SOCKET_MODE: return parse_mode(v, &cfg->socket_mode);
   case OPT_SOCKET_GROUP:
     cfg->socket_group_set = true;
-    return parse_group(v, &cfg->socket_gid) < 0
+    return parse_id(v, false, &cfg->socket_gid) < 0
                ? fail(err, errlen, "no such group: '%s'%s", v, "")
                : 0;
   case OPT_FORWARDED_ALLOW: return parse_ip_list(cfg, v);

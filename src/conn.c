@@ -23,6 +23,18 @@ static int body_cb(void *owner, const char *data, size_t len) {
   return c->env->app->on_body(c, c->app_state, data, len);
 }
 
+void conn_env_init(struct conn_env *env, const struct config *cfg,
+                   const struct handler *app, void *app_ctx) {
+  memset(env, 0, sizeof *env);
+  env->cfg = cfg;
+  env->limits.request_line = cfg->limit_request_line;
+  env->limits.fields = cfg->limit_request_fields;
+  env->limits.field_size = cfg->limit_request_field_size;
+  env->limits.body = cfg->limit_request_body;
+  env->app = app;
+  env->app_ctx = app_ctx;
+}
+
 void conn_init(struct conn *c, struct conn_env *env, const struct peer *peer,
                void *app_state) {
   memset(c, 0, sizeof *c);

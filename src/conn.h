@@ -30,6 +30,10 @@ struct conn_env {
   bool stopping;   /* graceful stop: no new keep-alive */
 };
 
+/* Limits from the config; app and app_ctx as given. */
+void conn_env_init(struct conn_env *env, const struct config *cfg,
+                   const struct handler *app, void *app_ctx);
+
 struct peer {
   char addr[64]; /* IP text, or "unix" */
   bool trusted;  /* a proxy whose X-Forwarded-For we log as the client */

@@ -1,5 +1,6 @@
 #include "echo.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -70,6 +71,12 @@ static void echo_done(struct conn *c, void *state) {
   (void)c;
   struct echo_state *s = state;
   spool_reset(&s->body);
+}
+
+void echo_options_init(struct echo_options *opt, const struct config *cfg) {
+  opt->tmp_dir = cfg->tmp_dir;
+  opt->stream = cfg->echo_stream;
+  opt->debug_stall_path = getenv("UNIXCORN_DEBUG_STALL_PATH");
 }
 
 const struct handler echo_handler = {

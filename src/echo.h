@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 
+#include "config.h"
 #include "handler.h"
 
 struct echo_options {
@@ -15,5 +16,7 @@ struct echo_options {
 };
 
 extern const struct handler echo_handler;
+
+void echo_options_init(struct echo_options *opt, const struct config *cfg);
 
 #endif

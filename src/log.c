@@ -170,19 +170,24 @@ static size_t put_quoted(char *out, size_t room, const char *s, size_t len) {
   return n;
 }
 
-static size_t put_time(char *out, size_t room) {
-  static time_t cached_sec = -1;
-  static char cached[40];
-  static size_t cached_len;
+const char *cached_strftime(struct cached_time *c, const char *fmt, size_t *len) {
   time_t now = time(NULL);
-  if (now != cached_sec) {
+  if (c->len == 0 || now != c->sec) {
     struct tm tm;
     gmtime_r(&now, &tm);
-    cached_len = strftime(cached, sizeof cached, "[%d/%b/%Y:%H:%M:%S +0000]", &tm);
-    cached_sec = now;
+    c->len = strftime(c->text, sizeof c->text, fmt, &tm);
+    c->sec = now;
   }
-  size_t n = cached_len < room ? cached_len : room;
-  memcpy(out, cached, n);
+  *len = c->len;
+  return c->text;
+}
+
+static size_t put_time(char *out, size_t room) {
+  static struct cached_time clock;
+  size_t len;
+  const char *text = cached_strftime(&clock, "[%d/%b/%Y:%H:%M:%S +0000]", &len);
+  size_t n = len < room ? len : room;
+  memcpy(out, text, n);
   return n;
 }
 

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 enum log_level {
   LOG_LEVEL_DEBUG,
@@ -52,6 +53,14 @@ struct access_entry {
   pid_t pid;
   uid_t uid;
 };
+
+/* strftime of the current UTC second, redone only when the second changes. */
+struct cached_time {
+  time_t sec;
+  size_t len;
+  char text[64];
+};
+const char *cached_strftime(struct cached_time *c, const char *fmt, size_t *len);
 
 int log_access_enabled(void);
 void log_access(const struct access_entry *e);

@@ -50,10 +50,7 @@ int master_open_metrics(struct master *m) {
     return -1;
   }
   m->metrics_src = (struct metrics_source){snapshot, m};
-  m->metrics_env = (struct conn_env){
-      .cfg = m->cfg, .app = &metrics_handler, .app_ctx = &m->metrics_src};
-  m->metrics_env.limits = (struct http1_limits){
-      .request_line = 4094, .fields = 100, .field_size = 8190, .body = 1 << 20};
+  conn_env_init(&m->metrics_env, m->cfg, &metrics_handler, &m->metrics_src);
   m->metrics_host = (struct client_host){
       .loop = &m->loop, .env = &m->metrics_env, .closed = on_metrics_client_closed};
   uv_poll_init(&m->loop, &m->metrics_poll, m->metrics_sock.fd);

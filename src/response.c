@@ -1,5 +1,7 @@
 #include "response.h"
 
+#include "log.h"
+
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -25,21 +27,9 @@ const char *http_reason(int status) {
   }
 }
 
-/* "Date: ...\r\n", formatted once per second. */
 static const char *date_header(size_t *len) {
-  static time_t cached_sec = -1;
-  static char cached[64];
-  static size_t cached_len;
-  time_t now = time(NULL);
-  if (now != cached_sec) {
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    cached_len =
-        strftime(cached, sizeof cached, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
-    cached_sec = now;
-  }
-  *len = cached_len;
-  return cached;
+  static struct cached_time clock;
+  return cached_strftime(&clock, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", len);
 }
 
 int response_head_format(struct buf *out, const struct response_head *h) {

@@ -255,16 +255,8 @@ static int adopt_listeners(struct server *srv, const struct worker_setup *ws) {
 
 static void init_env(struct server *srv, const struct config *cfg) {
   srv->cfg = cfg;
-  srv->echo.tmp_dir = cfg->tmp_dir;
-  srv->echo.stream = cfg->echo_stream;
-  srv->echo.debug_stall_path = getenv("UNIXCORN_DEBUG_STALL_PATH");
-  srv->env.cfg = cfg;
-  srv->env.limits.request_line = cfg->limit_request_line;
-  srv->env.limits.fields = cfg->limit_request_fields;
-  srv->env.limits.field_size = cfg->limit_request_field_size;
-  srv->env.limits.body = cfg->limit_request_body;
-  srv->env.app = &echo_handler;
-  srv->env.app_ctx = &srv->echo;
+  echo_options_init(&srv->echo, cfg);
+  conn_env_init(&srv->env, cfg, &echo_handler, &srv->echo);
   if (cfg->max_requests) {
     /* Jitter spreads restarts so the workers do not all recycle at once. */
     srand((unsigned)getpid() ^ (unsigned)uv_hrtime());

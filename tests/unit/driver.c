@@ -9,15 +9,8 @@
 void driver_init(struct driver *d, const struct config *cfg) {
   memset(d, 0, sizeof *d);
   d->cfg = *cfg;
-  d->echo.tmp_dir = cfg->tmp_dir;
-  d->echo.stream = cfg->echo_stream;
-  d->env.cfg = &d->cfg;
-  d->env.limits.request_line = cfg->limit_request_line;
-  d->env.limits.fields = cfg->limit_request_fields;
-  d->env.limits.field_size = cfg->limit_request_field_size;
-  d->env.limits.body = cfg->limit_request_body;
-  d->env.app = &echo_handler;
-  d->env.app_ctx = &d->echo;
+  echo_options_init(&d->echo, &d->cfg);
+  conn_env_init(&d->env, &d->cfg, &echo_handler, &d->echo);
   struct peer peer = {.addr = "unix", .has_cred = 1, .pid = 1, .uid = 0};
   conn_init(&d->conn, &d->env, &peer, d->app_state);
 }
