@@ -136,7 +136,7 @@ static int on_message_begin(llhttp_t *p) {
 
 static int on_method(llhttp_t *p, const char *at, size_t len) {
   struct http1 *h = from_parser(p);
-  if (span_start(h, at, len) || line_grow(h, len + 1))
+  if (span_start(h, at, len) || line_grow(h, len + (h->req->method.len == 0)))
     return HPE_USER;
   h->value_started = h->req->method.len != 0;
   return keep(h, &h->req->method, at, len, 64);
@@ -178,8 +178,10 @@ static int on_version(llhttp_t *p, const char *at, size_t len) {
   struct http1 *h = from_parser(p);
   bool first_piece = !h->version_seen;
   h->version_seen = true;
+  /* "HTTP/" counts towards the line's length, though llhttp treats it as
+   * framing; the space before it was counted with the target. */
   return exact_gap_before(h, at, first_piece, 6) || span_start(h, at, len) ||
-                 line_grow(h, len)
+                 line_grow(h, len + (first_piece ? 5 : 0))
              ? HPE_USER
              : 0;
 }
