@@ -28,6 +28,7 @@ extern char **environ;
 static void maintain(struct master *m);
 static void begin_stop(struct master *m, bool quick, const char *why);
 static void maybe_finish(struct master *m);
+static void rename_pid_file(struct master *m, bool to_oldbin);
 
 static uint64_t now_ms(struct master *m) {
   return uv_now(&m->loop);
@@ -116,11 +117,17 @@ static void on_worker_exit(uv_process_t *proc, int64_t status, int term_signal) 
     m->restarts[w->abort_sent_ms        ? RESTART_TIMEOUT
                 : term_signal || status ? RESTART_CRASH
                                         : RESTART_MAX_REQUESTS]++;
+  if (!expected && w->booted && now_ms(m) - w->spawned_ms < 1000) {
+    log_warning(
+        "Worker (pid:%d) died within a second of starting; replacing it in a second",
+        proc->pid);
+    m->spawn_not_before_ms = now_ms(m) + 1000; /* no fork loop */
+  }
   if (!w->booted && !expected &&
       (status == WORKER_BOOT_FAILED || ++m->boot_failures >= BOOT_FAILURES_MAX)) {
     log_error("Worker failed to boot; stopping");
     m->exit_code = 1;
-    begin_stop(m, true, "boot failure");
+    begin_stop(m, true, "a worker failed to boot");
   }
   master_add_counters(&m->retired, &w->report);
   w->exited = true;
@@ -214,7 +221,7 @@ static void maintain(struct master *m) {
       booted += w->booted;
     }
   }
-  for (; current < m->target; current++)
+  for (; current < m->target && now_ms(m) >= m->spawn_not_before_ms; current++)
     if (spawn_worker(m) < 0)
       break; /* the tick tries again */
   for (struct worker *w = m->workers; w != NULL && current > m->target; w = w->next) {
@@ -277,10 +284,18 @@ static void maybe_finish(struct master *m) {
     uv_close((uv_handle_t *)&m->upgrade, NULL);
 }
 
+/* Is the other master of an upgrade still serving on our sockets? */
+static bool partner_alive(struct master *m) {
+  if (m->upgrade_running)
+    return true;                                          /* our new master */
+  return m->old_master > 1 && getppid() == m->old_master; /* rolled back */
+}
+
 static void close_listeners(struct master *m) {
+  bool keep_files = partner_alive(m);
   for (size_t i = 0; i < m->nlisteners; i++) {
-    if (m->upgrade_running)
-      listener_disown(&m->listeners[i]); /* the new master owns the file now */
+    if (keep_files)
+      listener_disown(&m->listeners[i]); /* the other master still serves on it */
     listener_close(&m->listeners[i]);
   }
   m->nlisteners = 0;
@@ -289,8 +304,8 @@ static void close_listeners(struct master *m) {
 static void begin_stop(struct master *m, bool quick, const char *why) {
   if (m->stopping && (m->quick || !quick))
     return;
-  log_info("Handling signal: %s", why);
-  if (!m->stopping)
+  log_info("Stopping (%s)", why);
+  if (!m->stopping && !m->upgrade_running) /* else systemd follows the new master */
     notify_systemd("STOPPING=1");
   m->stopping = true;
   m->quick = quick;
@@ -316,15 +331,33 @@ static void on_upgrade_exit(uv_process_t *proc, int64_t status, int term_signal)
 /* USR2: exec the binary found at argv[0] (possibly a new one) as a second
  * master that inherits the listening sockets; TERM to this one completes the
  * switch. The socket path never disappears and is never bound again. */
+static void rename_pid_file(struct master *m, bool to_oldbin) {
+  if (m->pid_file == NULL)
+    return;
+  if (to_oldbin) {
+    snprintf(m->pid_file_old, sizeof m->pid_file_old, "%s.oldbin", m->pid_file);
+    if (rename(m->pid_file, m->pid_file_old) < 0)
+      m->pid_file_old[0] = '\0';
+  } else if (m->pid_file_old[0] != '\0' && rename(m->pid_file_old, m->pid_file) == 0) {
+    m->pid_file_old[0] = '\0';
+  }
+}
+
+/* USR2: exec the binary found at argv[0] (possibly a new one) as a second
+ * master that inherits the listening sockets; TERM to this one completes the
+ * switch, TERM to the new one rolls it back. The socket path never disappears
+ * and is never bound again. */
 static void upgrade(struct master *m) {
-  char count[64];
+  char count[64], owned[64] = "UNIXCORN_INHERIT_OWNED=";
   uv_stdio_container_t stdio[3 + CONFIG_MAX_BINDS];
   if (m->upgrade_running || m->stopping) {
     log_warning("USR2 ignored: %s", m->stopping ? "stopping" : "an upgrade is under way");
     return;
   }
   snprintf(count, sizeof count, "UNIXCORN_INHERIT_LISTENERS=%zu", m->nlisteners);
-  char **env = child_env(count, NULL);
+  for (size_t i = 0; i < m->nlisteners; i++) /* which socket files are ours to remove */
+    owned[23 + i] = m->listeners[i].owns_path ? '1' : '0';
+  char **env = child_env(count, owned);
   uv_process_options_t opt = {
       .exit_cb = on_upgrade_exit,
       .file = m->argv[0],
@@ -334,10 +367,12 @@ static void upgrade(struct master *m) {
       .stdio_count = child_stdio(m, stdio, -1),
   };
   m->upgrade.data = m;
+  rename_pid_file(m, true); /* before the new master writes its own */
   int err = env ? uv_spawn(&m->loop, &m->upgrade, &opt) : UV_ENOMEM;
   free(env);
   if (err < 0) {
     log_error("cannot start the new master %s: %s", m->argv[0], uv_strerror(err));
+    rename_pid_file(m, false);
     if (env)
       uv_close((uv_handle_t *)&m->upgrade, NULL);
     return;
@@ -345,11 +380,6 @@ static void upgrade(struct master *m) {
   m->upgrade_running = true;
   log_info("Upgrading: new master started with pid %d; send TERM to %ld to finish",
            m->upgrade.pid, (long)getpid());
-  if (m->pid_file) {
-    snprintf(m->pid_file_old, sizeof m->pid_file_old, "%s.oldbin", m->pid_file);
-    if (rename(m->pid_file, m->pid_file_old) < 0)
-      m->pid_file_old[0] = '\0';
-  }
 }
 
 static void signal_workers(struct master *m, int sig) {
@@ -375,7 +405,8 @@ static const char *signal_name(int signum) {
 static void on_signal(uv_signal_t *h, int signum) {
   struct master *m = h->data;
   if (signum == SIGTERM || signum == SIGINT || signum == SIGQUIT) {
-    begin_stop(m, signum != SIGTERM, signal_name(signum));
+    log_info("Handling signal: %s", signal_name(signum));
+    begin_stop(m, signum != SIGTERM, signum == SIGTERM ? "graceful" : "quick");
     return;
   }
   if (m->stopping)
@@ -417,23 +448,34 @@ static int inherited_count(const char *var, bool check_pid) {
   return n > 0 && n <= CONFIG_MAX_BINDS ? (int)n : 0;
 }
 
+/* Did the old master (USR2) create socket file i? Systemd's are nobody's. */
+static bool owned_by_old(const char *mask, size_t i) {
+  return strlen(mask) > i && mask[i] == '1';
+}
+
 /* Sockets from an old master (USR2) or from systemd, else bound here. */
 static int open_listeners(struct master *m) {
   char err[CONFIG_ERR_MAX + 128];
   int upgraded = inherited_count("UNIXCORN_INHERIT_LISTENERS", false);
   int activated = upgraded ? 0 : inherited_count("LISTEN_FDS", true);
   unsetenv("UNIXCORN_INHERIT_LISTENERS");
+  if (upgraded)
+    m->old_master = getppid();
   unsetenv("LISTEN_FDS");
   unsetenv("LISTEN_PID");
   unsetenv("LISTEN_FDNAMES");
   int inherited = upgraded + activated;
   m->upgraded = upgraded > 0;
+  char owned[CONFIG_MAX_BINDS + 1] = "";
+  if (upgraded && getenv("UNIXCORN_INHERIT_OWNED"))
+    snprintf(owned, sizeof owned, "%s", getenv("UNIXCORN_INHERIT_OWNED"));
+  unsetenv("UNIXCORN_INHERIT_OWNED");
   if (activated)
     log_info("Using %d sockets from systemd; --bind is ignored", activated);
   for (size_t i = 0; i < (inherited ? (size_t)inherited : m->cfg->nbinds); i++) {
     struct listener *l = &m->listeners[i];
-    int rc = inherited ? listener_adopt(l, FIRST_INHERITED_FD + (int)i, upgraded > 0, err,
-                                        sizeof err)
+    int rc = inherited ? listener_adopt(l, FIRST_INHERITED_FD + (int)i,
+                                        owned_by_old(owned, i), err, sizeof err)
                        : listener_open(l, &m->cfg->binds[i], m->cfg, err, sizeof err);
     if (rc < 0) {
       log_error("%s", err);
@@ -507,8 +549,8 @@ int master_run(const struct config *cfg, char **argv) {
   m.argv = argv;
   m.target = cfg->workers;
   m.pid_file = cfg->pid_file;
-  if (uv_exepath(m.self_exe, &(size_t){sizeof m.self_exe}) < 0)
-    snprintf(m.self_exe, sizeof m.self_exe, "/proc/self/exe");
+  /* Workers run this very binary, even once a new one replaced it on disk. */
+  snprintf(m.self_exe, sizeof m.self_exe, "/proc/self/exe");
   uv_loop_init(&m.loop);
   log_info("Starting unixcorn %s", UNIXCORN_VERSION);
   warn_backlog(cfg->backlog);

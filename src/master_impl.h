@@ -46,7 +46,9 @@ struct master {
   int exit_code;
   uv_process_t upgrade;
   bool upgrade_running;
-  bool upgraded; /* started by an old master's USR2 */
+  bool upgraded;                /* started by an old master's USR2 */
+  pid_t old_master;             /* ...which is this process */
+  uint64_t spawn_not_before_ms; /* backoff after workers crash young */
   const char *pid_file;
   char pid_file_old[PATH_MAX];
   struct worker_report retired; /* counters of workers gone */

@@ -1,12 +1,15 @@
-"""Helpers shared by test_cli.py, test_socket_lifecycle.py, test_tcp.py and
-test_signals.py (kept out of conftest.py, which belongs to the suite owner)."""
+"""Helpers shared by test_cli.py, test_socket_lifecycle.py, test_tcp.py,
+test_signals.py and test_process_model*.py (kept out of conftest.py, which
+belongs to the suite owner)."""
 
 import os
 import re
+import signal
 import socket
 import stat
 import subprocess
 import tempfile
+import threading
 import time
 
 import pytest
@@ -237,3 +240,185 @@ def spawn(workdir):
         if srv.proc.poll() is None:
             srv.proc.kill()
             srv.proc.wait()
+
+
+# ---- process model: children, h2load, a watch on a path ----
+
+def child_pids(pid):
+    """The children of pid, from /proc ([] once it is gone)."""
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return sorted(int(p) for p in f.read().split())
+    except OSError:
+        return []
+
+
+def booting_pids(log):
+    """Pids of the "Booting worker with pid: N" lines, in order."""
+    return [int(p) for p in re.findall(r"Booting worker with pid: (\d+)", log)]
+
+
+H2LOAD_REQUESTS = re.compile(
+    r"^requests: (?P<total>\d+) total, (?P<started>\d+) started, (?P<done>\d+) done, "
+    r"(?P<succeeded>\d+) succeeded, (?P<failed>\d+) failed, (?P<errored>\d+) errored, "
+    r"(?P<timeout>\d+) timeout$", re.M)
+H2LOAD_STATUS = re.compile(
+    r"^status codes: (?P<s2xx>\d+) 2xx, (?P<s3xx>\d+) 3xx, (?P<s4xx>\d+) 4xx, "
+    r"(?P<s5xx>\d+) 5xx$", re.M)
+
+
+class H2load:
+    """h2load --h1 in the background, POSTing a 64-byte body for `seconds` (a
+    timed run: requests still in flight when the time is up count as neither
+    done nor failed).  unix=PATH connects to a Unix socket instead of the URL's
+    host."""
+
+    def __init__(self, seconds=3, clients=10, url="http://localhost/", unix=None):
+        self.body = tempfile.NamedTemporaryFile(prefix="uc-h2load-", dir="/tmp")
+        self.body.write(os.urandom(64))
+        self.body.flush()
+        argv = ["h2load", "--h1", "-D", str(int(seconds)), "-c", str(clients), "-t", "1",
+                "-d", self.body.name]
+        if unix is not None:
+            argv += ["-B", "unix:" + unix]
+        self.seconds = seconds
+        self.proc = subprocess.Popen(argv + [url], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+    def result(self):
+        """Waits for the end; returns the counts of the "requests:" and "status
+        codes:" lines as a dict of ints, and the whole output as ["output"]."""
+        try:
+            out, _ = self.proc.communicate(timeout=self.seconds + 30)
+        finally:
+            self.kill()
+        text = out.decode("utf-8", "replace")
+        m, s = H2LOAD_REQUESTS.search(text), H2LOAD_STATUS.search(text)
+        assert m and s, "h2load exited with %s:\n%s" % (self.proc.returncode, text)
+        counts = {k: int(v) for k, v in list(m.groupdict().items()) + list(s.groupdict().items())}
+        counts["output"] = text
+        return counts
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.body.close()
+
+
+def assert_h2load_clean(res):
+    """Every request that h2load finished succeeded with a 2xx."""
+    summary = {k: v for k, v in res.items() if k != "output"}
+    assert res["done"] > 0, res["output"]
+    assert (res["failed"], res["errored"], res["timeout"]) == (0, 0, 0), summary
+    assert res["succeeded"] == res["done"] == res["s2xx"], summary
+
+
+class PathWatcher(threading.Thread):
+    """Polls a path every few ms and records what it saw: `gaps`, the
+    (start, end) times when nothing was there, and `inodes`, every inode seen."""
+
+    def __init__(self, path, interval=0.002):
+        super().__init__(daemon=True)
+        self.path, self.interval = path, interval
+        self.gaps, self.inodes, self.polls = [], set(), 0
+        self._stop_event = threading.Event()
+        self.start()
+
+    def run(self):
+        gap_start = None
+        while not self._stop_event.is_set():
+            try:
+                self.inodes.add(os.lstat(self.path).st_ino)
+                if gap_start is not None:
+                    self.gaps.append((gap_start, time.monotonic()))
+                    gap_start = None
+            except FileNotFoundError:
+                if gap_start is None:
+                    gap_start = time.monotonic()
+            self.polls += 1
+            time.sleep(self.interval)
+        if gap_start is not None:
+            self.gaps.append((gap_start, None))
+
+    def finish(self):
+        self._stop_event.set()
+        self.join(5)
+        return self
+
+
+def wait_workers(srv, n, timeout=10.0):
+    """Waits until srv's master has n workers; returns their pids, sorted."""
+    pids = wait_until(lambda: len(srv.worker_pids()) == n and [sorted(srv.worker_pids())],
+                      timeout)
+    assert pids, "expected %d workers, have %r:\n%s" % (n, srv.worker_pids(), srv.stderr())
+    return pids[0]
+
+
+def wait_booted(srv, pids, timeout=5.0):
+    """Waits for a "Booting worker" line in srv's log for each of pids."""
+    assert wait_until(lambda: set(pids) <= set(booting_pids(srv.stderr())), timeout), \
+        "no Booting line for %r:\n%s" % (pids, srv.stderr())
+
+
+def read_pid(path):
+    with open(path) as f:
+        return int(f.read())
+
+
+def usr2(srv, adopted, workers):
+    """USR2 to srv's master; returns the new master's pid and its workers' pids
+    once they have booted. Appends them to adopted (see subreaper)."""
+    srv.signal(signal.SIGUSR2)
+    new_master = int(log_search(srv, r"Upgrading: new master started with pid (\d+)")[1])
+    adopted.append(new_master)
+    assert new_master in child_pids(srv.pid)
+    new_workers = wait_until(lambda: len(child_pids(new_master)) == workers
+                             and child_pids(new_master), timeout=10)
+    assert new_workers, srv.stderr()
+    adopted.extend(new_workers)
+    wait_booted(srv, new_workers)
+    return new_master, new_workers
+
+
+def log_search(srv, pattern, timeout=5.0):
+    """Waits for the regex in srv's stderr; returns the match or fails with the log."""
+    m = wait_until(lambda: re.search(pattern, srv.stderr()), timeout)
+    assert m, "no %r in the log within %.1f s:\n%s" % (pattern, timeout, srv.stderr())
+    return m
+
+
+def wait_pid(pid, timeout=15.0):
+    """Exit code of a child (or adopted orphan) of this process, waiting up to timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        assert time.monotonic() < deadline, "pid %d still running after %.0f s" % (pid, timeout)
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def subreaper():
+    """Makes the test process the reaper of its orphaned descendants (a new
+    master whose old master exited), so wait_pid() can read their exit status.
+    Yields a list: pids appended to it are killed and reaped at teardown."""
+    import ctypes
+    pr_set_child_subreaper = 36
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.prctl(pr_set_child_subreaper, 1, 0, 0, 0) == 0
+    adopted = []
+    try:
+        yield adopted
+    finally:
+        for pid in adopted:
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                continue
+            try:
+                os.waitpid(pid, 0)  # ours to reap if it was orphaned
+            except ChildProcessError:
+                pass
+        libc.prctl(pr_set_child_subreaper, 0, 0, 0, 0)
