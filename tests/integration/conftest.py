@@ -128,11 +128,16 @@ def workdir():
 
 @pytest.fixture
 def start_server(workdir):
-    """start_server(*args, sock=None, env=None) -> a running Server, stopped at teardown."""
+    """start_server(*args, sock=None, env=None, wait=True, name=None) -> a running
+    Server, stopped at teardown; with a name, its logs live in workdir/name."""
     servers = []
 
-    def start(*args, sock=None, env=None, wait=True):
-        srv = Server(workdir, args, sock=sock, env=env, wait=wait)
+    def start(*args, sock=None, env=None, wait=True, name=None):
+        d = workdir
+        if name:
+            d = os.path.join(workdir, name)
+            os.makedirs(d, exist_ok=True)
+        srv = Server(d, args, sock=sock, env=env, wait=wait)
         servers.append(srv)
         return srv
 

@@ -223,23 +223,10 @@ def listening_lines(text):
 
 
 @pytest.fixture
-def spawn(workdir):
+def spawn(start_server):
     """spawn(name, *args, sock=..., wait=True) -> Server whose logs live in their
     own subdirectory workdir/name (so two servers' stderr don't mix)."""
-    servers = []
-
-    def start(name, *args, sock=None, env=None, wait=True):
-        d = os.path.join(workdir, name)
-        os.makedirs(d, exist_ok=True)
-        srv = Server(d, args, sock=sock, env=env, wait=wait)
-        servers.append(srv)
-        return srv
-
-    yield start
-    for srv in servers:
-        if srv.proc.poll() is None:
-            srv.proc.kill()
-            srv.proc.wait()
+    return lambda name, *args, **kw: start_server(*args, name=name, **kw)
 
 
 # ---- process model: children, h2load, a watch on a path ----
