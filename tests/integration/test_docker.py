@@ -1,0 +1,459 @@
+"""The container setup in docker/, run for real with Debian's podman,
+podman-compose and `podman kube play`: both images built from this tree, the
+compose stack and the Kubernetes pod, with requests through nginx and straight
+to the socket in the shared volume.
+
+No image registry is reachable from here, so `FROM debian:bookworm` is served
+by a local image that debootstrap makes from the machine's Debian mirror, once
+per machine. The images keep podman's layer cache, so a second run rebuilds
+only what changed. Whatever else a run creates (containers, pods, volumes,
+networks) it removes, and it checks that nothing is left.
+
+Without systemd, podman runs no healthcheck by itself and podman-compose does
+not wait for `condition: service_healthy`: the test runs the checks itself
+(`podman healthcheck run`)."""
+
+import fcntl
+import os
+import re
+import shutil
+import socket
+import stat
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+ROOT = os.path.realpath(os.path.join(os.path.dirname(__file__), "..", ".."))
+DOCKER = os.path.join(ROOT, "docker")
+COMPOSE_FILE = os.path.join(DOCKER, "compose.yaml")
+K8S_FILE = os.path.join(DOCKER, "k8s.yaml")
+BASE_IMAGE = "debian:bookworm"
+# Names of this test's own stack and pod, apart from a user's `unixcorn` ones.
+PROJECT = "unixcorn-test"
+KUBE_NAME = "unixcorn-test"
+KUBE_NETWORK = "podman-default-kube-network"
+PROJECT_LABEL = "label=io.podman.compose.project=" + PROJECT
+SOCKET_GID = 10000
+LOCK = "/tmp/unixcorn-docker-test.lock"
+# catatonit is the init of the pause container that holds a pod together.
+TOOLS = ("podman", "podman-compose", "runc", "catatonit", "debootstrap")
+# In the environment of every podman command, so the machine's /etc/containers
+# stays as it is: crun and the default ulimits fail on these machines, and
+# there is no systemd to manage cgroups.
+CONTAINERS_CONF = """\
+[containers]
+default_ulimits = []
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+"""
+PATH_IN_IMAGE = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def sanitizer_build():
+    """True when ctest runs this file for the ASan+UBSan build."""
+    binary = os.environ.get("UNIXCORN_BIN")
+    if not binary:
+        return False
+    try:
+        with open(os.path.join(os.path.dirname(binary), "CMakeCache.txt")) as f:
+            return "UNIXCORN_SANITIZE:BOOL=ON" in f.read()
+    except OSError:
+        return False
+
+
+# ---------------------------------------------------------------- the files
+
+
+def container_socket():
+    with open(os.path.join(DOCKER, "unixcorn-socket.conf")) as f:
+        m = re.search(r"^server unix:(\S+) ", f.read(), re.M)
+    assert m, "no `server unix:PATH ` line in docker/unixcorn-socket.conf"
+    return m.group(1)
+
+
+def load_yaml(path):
+    yaml = pytest.importorskip("yaml")  # python3-yaml, a dependency of podman-compose
+    with open(path) as f:
+        return [d for d in yaml.safe_load_all(f) if d]
+
+
+def test_socket_path_agrees_across_the_container_files():
+    """docker/unixcorn-socket.conf (nginx) names the socket; the image binds
+    it, and compose and Kubernetes mount its directory in both containers."""
+    sock = container_socket()
+    sockdir = os.path.dirname(sock)
+    with open(os.path.join(DOCKER, "Dockerfile")) as f:
+        dockerfile = f.read()
+    assert '"unix:%s"' % sock in dockerfile
+    assert re.search(r"install -d .*-m 2750 %s( \\)?$" % re.escape(sockdir), dockerfile, re.M)
+    with open(os.path.join(DOCKER, "nginx.Dockerfile")) as f:
+        nginx_dockerfile = f.read()
+    assert re.search(r"install -d .*-m 2750 %s( \\)?$" % re.escape(sockdir), nginx_dockerfile, re.M)
+    # The nginx image includes the shared files themselves.
+    assert "COPY nginx/unixcorn-upstream.conf nginx/unixcorn-proxy.conf " in nginx_dockerfile
+    for name in os.listdir(DOCKER):
+        if name.endswith(".conf"):
+            with open(os.path.join(DOCKER, name)) as f:
+                assert not re.search(r"^\s*(upstream|location)\b", f.read(), re.M), name
+
+    (compose,) = load_yaml(COMPOSE_FILE)
+    for name, service in compose["services"].items():
+        assert "socket:" + sockdir in service["volumes"], name
+    assert sock in " ".join(compose["services"]["app"]["healthcheck"]["test"])
+
+    deployment = next(d for d in load_yaml(K8S_FILE) if d["kind"] == "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    (socket_volume,) = [v["name"] for v in pod["volumes"] if v["name"].endswith("socket")]
+    for c in pod["containers"]:
+        assert {"name": socket_volume, "mountPath": sockdir} in c["volumeMounts"], c["name"]
+    app = next(c for c in pod["containers"] if c["name"] == "app")
+    assert sock in app["livenessProbe"]["exec"]["command"]
+
+
+# ------------------------------------------------------------------- podman
+
+
+class Podman:
+    """podman and podman-compose with this test's containers.conf; every
+    command's output goes to one log, whose end is shown on a failure."""
+
+    def __init__(self, workdir):
+        self.workdir = workdir
+        self.log_path = os.path.join(workdir, "podman.log")
+        conf = os.path.join(workdir, "containers.conf")
+        with open(conf, "w") as f:
+            f.write(CONTAINERS_CONF)
+        self.env = dict(os.environ, CONTAINERS_CONF=conf, DISABLE_HC_SYSTEMD="true")
+
+    def log_tail(self, lines=60):
+        with open(self.log_path, errors="replace") as f:
+            return "".join(f.readlines()[-lines:])
+
+    def run(self, *argv, check=True, timeout=120, env=None, stdin=None, cwd=None,
+            merge=False):
+        """stdout, with stderr in the log only (or in stdout too: merge)."""
+        with open(self.log_path, "a") as log:
+            log.write("\n$ %s\n" % " ".join(argv))
+            log.flush()
+            r = subprocess.run(argv, stdin=stdin if stdin is not None else subprocess.DEVNULL,
+                               stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT if merge else log,
+                               timeout=timeout, env=env or self.env, cwd=cwd)
+            out = r.stdout.decode("utf-8", "replace")
+            log.write(out)
+        if check and r.returncode != 0:
+            raise AssertionError("%s exited with %d:\n%s" % (argv, r.returncode, self.log_tail()))
+        return out if check else r
+
+    def podman(self, *args, **kw):
+        return self.run("podman", *args, **kw)
+
+    def ok(self, *args):
+        return self.run("podman", *args, check=False, timeout=60).returncode == 0
+
+    def names(self, kind, *filters):
+        """Names of the containers, pods, volumes or networks there are now."""
+        args = {"container": ["ps", "-a"], "pod": ["pod", "ps"], "volume": ["volume", "ls"],
+                "network": ["network", "ls"]}[kind]
+        for f in filters:
+            args += ["--filter", f]
+        return set(self.podman(*args, "--format", "{{.Name}}" if kind != "container"
+                               else "{{.Names}}").split())
+
+    def compose(self, *args, port=None, timeout=900):
+        """podman-compose goes on after a failed step and exits 0: its
+        `exit code: N` lines tell."""
+        env = dict(self.env, UNIXCORN_PORT=str(port)) if port else self.env
+        out = self.run("podman-compose", "-p", PROJECT, "-f", COMPOSE_FILE, *args,
+                       timeout=timeout, env=env, merge=True)
+        failed = re.search(r"^exit code: (?!0$).*$", out, re.M)
+        if failed:
+            before = out[:failed.end()].splitlines()[-50:]
+            raise AssertionError("podman-compose %s failed:\n%s" % (args, "\n".join(before)))
+        return out
+
+    def service_container(self, service):
+        (name,) = self.names("container", PROJECT_LABEL,
+                             "label=com.docker.compose.service=" + service)
+        return name
+
+    def wait_healthy(self, container, timeout=60):
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.ok("healthcheck", "run", container):
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError("%s never became healthy:\n%s\n%s" % (
+                    container, self.run("podman", "logs", container, check=False).stdout,
+                    self.log_tail()))
+            time.sleep(0.5)
+
+    def cleanup(self):
+        """Remove whatever an earlier, interrupted run of this test left."""
+        kube_pod = KUBE_NAME + "-pod-0"
+        if self.ok("pod", "exists", kube_pod):
+            self.podman("pod", "rm", "-f", kube_pod, check=False)
+        for name in self.names("container", PROJECT_LABEL):
+            self.podman("rm", "-f", name, check=False)
+        for name in self.names("volume", PROJECT_LABEL) | {
+                v for v in self.names("volume") if v.startswith(KUBE_NAME + "-")}:
+            self.podman("volume", "rm", "-f", name, check=False)
+        for name in self.names("network", PROJECT_LABEL):
+            self.podman("network", "rm", "-f", name, check=False)
+
+
+def debian_mirror():
+    """The Debian archive this machine's apt uses (never a name written here)."""
+    stanzas = []
+    try:
+        with open("/etc/apt/sources.list.d/debian.sources") as f:
+            for block in re.split(r"\n\s*\n", f.read()):
+                fields = dict(re.findall(r"^([A-Za-z-]+):[ \t]*(.*)$", block, re.M))
+                if "deb" in fields.get("Types", "").split():
+                    stanzas.append((fields.get("URIs", ""), fields.get("Suites", ""),
+                                    fields.get("Components", "")))
+    except OSError:
+        pass
+    try:
+        with open("/etc/apt/sources.list") as f:
+            for line in f:
+                m = re.match(r"^deb\s+(?:\[[^]]*\]\s+)?(\S+)\s+(\S+)\s+(.*)$", line.strip())
+                if m:
+                    stanzas.append(m.groups())
+    except OSError:
+        pass
+    # The main archive: a release's own suite (not -updates, -security) with main.
+    for uris, suites, components in stanzas:
+        if uris and "main" in components.split() and any(
+                "-" not in s and "/" not in s for s in suites.split()):
+            return uris.split()[0]
+    pytest.skip("no Debian archive in /etc/apt/sources.list.d/debian.sources or "
+                "/etc/apt/sources.list to debootstrap the base image from")
+
+
+def ensure_base_image(pm):
+    """`FROM debian:bookworm` with no registry: a minbase debootstrap of the
+    machine's mirror, imported as debian:bookworm (podman stores it as
+    localhost/debian:bookworm, which the short name finds first)."""
+    if pm.ok("image", "exists", BASE_IMAGE):
+        return
+    with tempfile.TemporaryDirectory(prefix="uc-debootstrap-", dir="/var/tmp") as d:
+        rootfs = os.path.join(d, "rootfs")
+        pm.run("debootstrap", "--variant=minbase", "bookworm", rootfs, debian_mirror(),
+               timeout=1200)
+        for sub in ("var/lib/apt/lists", "var/cache/apt/archives"):
+            for entry in os.listdir(os.path.join(rootfs, sub)):
+                p = os.path.join(rootfs, sub, entry)
+                if os.path.isfile(p):
+                    os.unlink(p)
+        tar = subprocess.Popen(["tar", "-C", rootfs, "--numeric-owner", "-c", "."],
+                               stdout=subprocess.PIPE)
+        # An imported image has no PATH of its own.
+        pm.podman("import", "--change", "ENV PATH=" + PATH_IN_IMAGE, "--change",
+                  'CMD ["bash"]', "-", BASE_IMAGE, stdin=tar.stdout, timeout=600)
+        tar.stdout.close()
+        assert tar.wait() == 0
+    assert pm.ok("image", "exists", BASE_IMAGE)
+
+
+@pytest.fixture(scope="module")
+def pm():
+    if sanitizer_build():
+        pytest.skip("the images compile their own release binary from the source tree, "
+                    "so the sanitizer build's run would repeat the plain build's run")
+    if os.geteuid() != 0:
+        pytest.skip("podman's networks and port publishing, and debootstrap, need root here")
+    missing = [t for t in TOOLS if not shutil.which(t)]
+    if missing:
+        pytest.skip("%s not installed: ./run tests installs them" % " ".join(missing))
+    with tempfile.TemporaryDirectory(prefix="uc-docker-", dir="/tmp") as workdir:
+        pm = Podman(workdir)
+        info = pm.run("podman", "info", check=False, timeout=60)
+        if info.returncode != 0:
+            pytest.skip("podman cannot run on this machine (`podman info` failed):\n"
+                        + pm.log_tail(20))
+        # One run at a time on a machine (other checkouts too): the image tags
+        # and this test's names are shared.
+        with open(LOCK, "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield from run_with_cleanup(pm)
+
+
+def run_with_cleanup(pm):
+    """Yield pm between two cleanups, then check that nothing is left."""
+    pm.cleanup()
+    before = {k: pm.names(k) for k in ("container", "pod", "volume", "network")}
+    ensure_base_image(pm)
+    try:
+        yield pm
+    finally:
+        pm.cleanup()
+    after = {k: pm.names(k) for k in ("container", "pod", "volume", "network")}
+    if KUBE_NETWORK in after["network"] - before["network"]:
+        pm.podman("network", "rm", KUBE_NETWORK, check=False)
+        after["network"] = pm.names("network")
+    left = {k: sorted(after[k] - before[k]) for k in after if after[k] - before[k]}
+    assert not left, "left behind: %r" % left
+
+
+# ------------------------------------------------------------------ clients
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def curl(*args, timeout=60):
+    return subprocess.run(["curl", "-sS", "--max-time", str(timeout), *args],
+                          capture_output=True, timeout=timeout + 10)
+
+
+class Bodies:
+    def __init__(self, workdir):
+        self.workdir = workdir
+
+    def make(self, name, size):
+        path = os.path.join(self.workdir, name)
+        with open(path, "wb") as f:
+            f.write(os.urandom(size))
+        return path
+
+    def echo(self, url, size, *extra):
+        """POST size random bytes; assert a 200 whose body is the same bytes."""
+        body = self.make("body-%d" % size, size)
+        out = body + ".out"
+        r = curl("--data-binary", "@" + body, "-o", out, "-w", "%{http_code}", *extra, url)
+        assert r.stdout == b"200", (r.stdout, r.stderr)
+        with open(body, "rb") as a, open(out, "rb") as b:
+            assert a.read() == b.read(), "echo of %d bytes differs" % size
+
+    def slow_upload(self, url, size=300 * 1024, rate="100K"):
+        """A Popen posting size bytes at rate: a request in flight for a few seconds."""
+        body = self.make("slow", size)
+        proc = subprocess.Popen(
+            ["curl", "-sS", "--max-time", "60", "--limit-rate", rate, "--data-binary",
+             "@" + body, "-o", body + ".out", "-w", "%{http_code}", url],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(1)
+        assert proc.poll() is None, "the slow upload finished too soon to be in flight"
+
+        def finished():
+            out, err = proc.communicate(timeout=70)
+            assert out == b"200", (out, err)
+            with open(body, "rb") as a, open(body + ".out", "rb") as b:
+                assert a.read() == b.read(), "the request in flight was cut"
+        return finished
+
+
+@pytest.fixture
+def bodies(tmp_path):
+    return Bodies(str(tmp_path))
+
+
+# -------------------------------------------------------------------- tests
+
+
+def test_compose_stack(pm, bodies):
+    port = free_port()
+    url = "http://127.0.0.1:%d/" % port
+    pm.compose("up", "-d", "--build", port=port)
+    app, nginx = pm.service_container("app"), pm.service_container("nginx")
+    pm.wait_healthy(app)
+    pm.wait_healthy(nginx)
+
+    for size in (1000, 16 << 20):
+        bodies.echo(url, size)
+
+    # The socket in the shared volume, from the host: the app's, in the
+    # socket's group, mode 0660, in a directory the group may only search.
+    (volume,) = pm.names("volume", PROJECT_LABEL)
+    sockdir = pm.podman("volume", "inspect", volume, "--format", "{{.Mountpoint}}").strip()
+    sock = os.path.join(sockdir, os.path.basename(container_socket()))
+    st, dst = os.stat(sock), os.stat(sockdir)
+    assert stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o660
+    assert st.st_gid == SOCKET_GID and dst.st_gid == SOCKET_GID
+    assert stat.S_IMODE(dst.st_mode) == 0o2750 and dst.st_uid == st.st_uid != 0
+    r = curl("--unix-socket", sock, "-d", "direct", "-w", " %{http_code}", "http://localhost/")
+    assert r.stdout == b"direct 200", r.stderr
+
+    # Security settings as the containers run.
+    for c in (app, nginx):
+        fmt = "{{.HostConfig.ReadonlyRootfs}} {{.HostConfig.SecurityOpt}} {{.Config.User}}"
+        ro, opts, user = pm.podman("inspect", c, "--format", fmt).split(" ", 2)
+        assert ro == "true" and "no-new-privileges" in opts, (c, ro, opts)
+        assert user.strip().endswith(":%d" % SOCKET_GID), (c, user)
+        caps = pm.podman("exec", c, "grep", "^CapEff:", "/proc/1/status").split()[1]
+        assert int(caps, 16) == 0, (c, caps)
+
+    # Graceful stop: the request in flight finishes, the socket goes, exit 0.
+    finished = bodies.slow_upload(url)
+    pm.podman("stop", "--time", "35", app)
+    finished()
+    assert not os.path.exists(sock)
+    assert pm.podman("inspect", app, "--format", "{{.State.ExitCode}}").strip() == "0"
+
+    # The app down: nginx answers 502 at once. Back up: 200 again.
+    t0 = time.monotonic()
+    r = curl("-d", "x", "-w", " %{http_code}", url, timeout=10)
+    assert r.stdout.endswith(b" 502") and b"app server is not answering" in r.stdout, r.stdout
+    assert time.monotonic() - t0 < 2.0
+    pm.podman("start", app)
+    pm.wait_healthy(app)
+    r = curl("-d", "back", "-w", " %{http_code}", url, timeout=10)
+    assert r.stdout == b"back 200", r.stderr
+
+    # down: TERM (QUIT for nginx) with time to finish what is in flight.
+    finished = bodies.slow_upload(url)
+    pm.compose("down", "--timeout", "35")
+    finished()
+    assert os.listdir(sockdir) == [], os.listdir(sockdir)
+    assert not pm.names("container", PROJECT_LABEL)
+
+
+def kube_yaml_for_test(path, port):
+    """k8s.yaml under this test's own names, with nginx published on port."""
+    yaml = pytest.importorskip("yaml")
+    docs = load_yaml(K8S_FILE)
+    for d in docs:
+        d["metadata"]["name"] = KUBE_NAME
+    pod = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]
+    # podman makes each emptyDir a volume of that name, shared by name.
+    renamed = {v["name"]: KUBE_NAME + "-" + v["name"] for v in pod["volumes"]}
+    for v in pod["volumes"]:
+        v["name"] = renamed[v["name"]]
+    for c in pod["containers"]:
+        for m in c["volumeMounts"]:
+            m["name"] = renamed[m["name"]]
+        for p in c.get("ports", []):
+            if "hostPort" in p:
+                p["hostPort"] = port
+    with open(path, "w") as f:
+        yaml.safe_dump_all(docs, f)
+
+
+def test_kube_play(pm, bodies, tmp_path):
+    pm.compose("build")  # the images of this tree (all from the cache after the compose test)
+    port = free_port()
+    url = "http://127.0.0.1:%d/" % port
+    kube = str(tmp_path / "k8s.yaml")
+    kube_yaml_for_test(kube, port)
+    # Run where no directory is named like an image: kube play would build it.
+    pm.podman("kube", "play", kube, timeout=300, cwd=str(tmp_path))
+    try:
+        pod = KUBE_NAME + "-pod-0"
+        pm.wait_healthy(pod + "-app")
+        pm.wait_healthy(pod + "-nginx")
+        for size in (1000, 16 << 20):
+            bodies.echo(url, size)
+        fmt = "{{.HostConfig.ReadonlyRootfs}} {{.HostConfig.SecurityOpt}}"
+        for c in ("app", "nginx"):
+            ro, opts = pm.podman("inspect", pod + "-" + c, "--format", fmt).split(" ", 1)
+            assert ro == "true" and "no-new-privileges" in opts, (c, ro, opts)
+    finally:
+        pm.podman("kube", "down", kube, timeout=120)
+    assert not pm.ok("pod", "exists", KUBE_NAME + "-pod-0")
