@@ -32,32 +32,57 @@ static const char *date_header(size_t *len) {
   return cached_strftime(&clock, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", len);
 }
 
+static char *put(char *p, const char *s, size_t n) {
+  memcpy(p, s, n);
+  return p + n;
+}
+
+#define PUT_LITERAL(p, lit) put((p), (lit), sizeof(lit) - 1)
+
+static char *put_u64(char *p, uint64_t v) {
+  char digits[20];
+  size_t n = 0;
+  do
+    digits[n++] = (char)('0' + v % 10);
+  while ((v /= 10) != 0);
+  while (n > 0)
+    *p++ = digits[--n];
+  return p;
+}
+
+/* Formatted by hand: this runs once per response, and printf's machinery was
+ * a quarter of the per-request instructions. */
 int response_head_format(struct buf *out, const struct response_head *h) {
   size_t date_len, ct_len = h->content_type ? h->content_type_len : 0;
   const char *date = date_header(&date_len);
+  const char *reason = http_reason(h->status);
   int err = buf_reserve(out, 256 + date_len + ct_len);
   if (err < 0)
     return err;
-  char *p = out->data + out->len;
-  p += sprintf(p, "HTTP/1.1 %d %s\r\n" SERVER_HEADER, h->status, http_reason(h->status));
-  memcpy(p, date, date_len);
-  p += date_len;
+  char *p = PUT_LITERAL(out->data + out->len, "HTTP/1.1 ");
+  p = put_u64(p, (uint64_t)h->status);
+  *p++ = ' ';
+  p = put(p, reason, strlen(reason));
+  p = PUT_LITERAL(p, "\r\n" SERVER_HEADER);
+  p = put(p, date, date_len);
   if (h->content_type) {
-    memcpy(p, "Content-Type: ", 14);
-    memcpy(p + 14, h->content_type, ct_len);
-    memcpy(p + 14 + ct_len, "\r\n", 2);
-    p += 16 + ct_len;
+    p = PUT_LITERAL(p, "Content-Type: ");
+    p = put(p, h->content_type, ct_len);
+    p = PUT_LITERAL(p, "\r\n");
   }
-  if (h->content_length == RESPONSE_CHUNKED)
-    p += sprintf(p, "Transfer-Encoding: chunked\r\n");
-  else if (h->content_length != RESPONSE_UNTIL_CLOSE)
-    p += sprintf(p, "Content-Length: %llu\r\n", (unsigned long long)h->content_length);
+  if (h->content_length == RESPONSE_CHUNKED) {
+    p = PUT_LITERAL(p, "Transfer-Encoding: chunked\r\n");
+  } else if (h->content_length != RESPONSE_UNTIL_CLOSE) {
+    p = PUT_LITERAL(p, "Content-Length: ");
+    p = put_u64(p, h->content_length);
+    p = PUT_LITERAL(p, "\r\n");
+  }
   if (h->close)
-    p += sprintf(p, "Connection: close\r\n");
+    p = PUT_LITERAL(p, "Connection: close\r\n");
   else if (h->keep_alive_10)
-    p += sprintf(p, "Connection: keep-alive\r\n");
-  memcpy(p, "\r\n", 2);
-  out->len = (size_t)(p + 2 - out->data);
+    p = PUT_LITERAL(p, "Connection: keep-alive\r\n");
+  p = PUT_LITERAL(p, "\r\n");
+  out->len = (size_t)(p - out->data);
   return 0;
 }
 
