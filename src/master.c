@@ -22,6 +22,8 @@
 #define KILL_GRACE_MS 2000 /* after SIGABRT, before SIGKILL */
 #define BOOT_FAILURES_MAX 5
 #define FIRST_INHERITED_FD 3
+/* Workers run this very binary, even once a new one replaced it on disk. */
+#define SELF_EXE "/proc/self/exe"
 
 extern char **environ;
 
@@ -175,7 +177,7 @@ static int spawn_worker(struct master *m) {
   }
   uv_process_options_t opt = {
       .exit_cb = on_worker_exit,
-      .file = m->self_exe,
+      .file = SELF_EXE,
       .args = m->argv,
       .env = env,
       .stdio = stdio,
@@ -549,8 +551,6 @@ int master_run(const struct config *cfg, char **argv) {
   m.argv = argv;
   m.target = cfg->workers;
   m.pid_file = cfg->pid_file;
-  /* Workers run this very binary, even once a new one replaced it on disk. */
-  snprintf(m.self_exe, sizeof m.self_exe, "/proc/self/exe");
   uv_loop_init(&m.loop);
   log_info("Starting unixcorn %s", UNIXCORN_VERSION);
   warn_backlog(cfg->backlog);

@@ -32,7 +32,6 @@ struct master {
   uv_loop_t loop;
   const struct config *cfg;
   char **argv;
-  char self_exe[PATH_MAX];
   struct listener listeners[CONFIG_MAX_BINDS];
   size_t nlisteners;
   struct worker *workers;

@@ -33,7 +33,7 @@ static void set_accepting(struct server *srv, bool on) {
 
 static void on_accept_retry(uv_timer_t *t) {
   struct server *srv = t->data;
-  if (srv->accept_paused && !srv->stopping) {
+  if (srv->accept_paused && !srv->env.stopping) {
     srv->accept_paused = false;
     set_accepting(srv, true);
   }
@@ -142,7 +142,7 @@ static void close_listeners(struct server *srv) {
 }
 
 static void maybe_finish(struct server *srv) {
-  if (!srv->stopping || srv->host.nclients != 0 || srv->finished)
+  if (!srv->env.stopping || srv->host.nclients != 0 || srv->finished)
     return;
   srv->finished = true;
   for (size_t i = 0; i < sizeof srv->signals / sizeof srv->signals[0]; i++)
@@ -155,7 +155,7 @@ static void maybe_finish(struct server *srv) {
 
 static void on_client_closed(struct client_host *host) {
   struct server *srv = (struct server *)((char *)host - offsetof(struct server, host));
-  if (srv->accept_paused && !srv->stopping) {
+  if (srv->accept_paused && !srv->env.stopping) {
     uv_timer_stop(&srv->accept_timer);
     on_accept_retry(&srv->accept_timer);
   }
@@ -175,10 +175,9 @@ static void on_grace_over(uv_timer_t *t) {
 
 /* Stop accepting; finish what is in flight, up to --graceful-timeout. */
 static void begin_stop(struct server *srv, const char *why) {
-  if (srv->stopping)
+  if (srv->env.stopping)
     return;
   log_info("Worker stopping (%s): finishing %zu connections", why, srv->host.nclients);
-  srv->stopping = true;
   srv->env.stopping = true;
   srv->env.now_ms = uv_now(&srv->loop);
   close_listeners(srv);

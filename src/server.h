@@ -29,9 +29,9 @@ struct server {
   uv_timer_t grace_timer, accept_timer, heartbeat_timer;
   int heartbeat_fd;
   pid_t master_pid;
-  uint64_t max_requests;   /* this worker's share of --max-requests, jitter added */
-  struct client_host host; /* every open connection, for a graceful stop */
-  bool stopping, accept_paused, finished;
+  uint64_t max_requests;        /* this worker's share of --max-requests, jitter added */
+  struct client_host host;      /* every open connection, for a graceful stop */
+  bool accept_paused, finished; /* stopping is env.stopping */
 };
 
 /* A worker's exit status when it could not start serving at all. */
