@@ -37,13 +37,15 @@ static void on_handle_closed(uv_handle_t *h) {
 static void close_now(struct client *cl) {
   if (cl->fd < 0)
     return;
-  uv_close((uv_handle_t *)&cl->poll, on_handle_closed);
+  struct client_host *host = cl->host;
+  if (cl->polling)
+    uv_close((uv_handle_t *)&cl->poll, on_handle_closed);
   uv_close((uv_handle_t *)&cl->timer, on_handle_closed);
+  poller_forget(&host->poller, &cl->watch, cl->fd);
   close(cl->fd);
   log_debug("Connection %d from %s closed", cl->fd, cl->conn.peer.addr);
   cl->fd = -1;
   conn_release(&cl->conn);
-  struct client_host *host = cl->host;
   if (cl->prev)
     cl->prev->next = cl->next;
   else
@@ -58,14 +60,46 @@ static uint64_t now_ms(struct client *cl) {
   return cl->host->env->now_ms = uv_now(cl->host->loop);
 }
 
-static void set_events(struct client *cl, int events) {
-  if (events == cl->events)
-    return;
-  cl->events = events;
-  if (events == 0)
-    uv_poll_stop(&cl->poll);
-  else
-    uv_poll_start(&cl->poll, events, on_poll);
+/* Joining the host's poller costs one epoll_ctl and leaving it nothing, but
+ * every turn of the loop that finds it ready makes a second epoll_wait. So a
+ * connection starts there, and once it is kept alive after a response it moves
+ * to a uv_poll_t of its own, which costs more to set up (see poller.h) and
+ * nothing per turn. */
+static int move_to_own_poll(struct client *cl) {
+  int err = poller_set(&cl->host->poller, &cl->watch, cl->fd, 0);
+  if (err == 0)
+    err = uv_poll_init(cl->host->loop, &cl->poll, cl->fd);
+  if (err < 0)
+    return err;
+  cl->poll.data = cl;
+  cl->polling = true;
+  cl->open_handles++;
+  return 0;
+}
+
+static int watch_socket(struct client *cl, int events) {
+  if (!cl->polling && cl->conn.served_one && events != 0) {
+    int err = move_to_own_poll(cl);
+    if (err < 0)
+      return err;
+  }
+  if (!cl->polling)
+    return poller_set(&cl->host->poller, &cl->watch, cl->fd, events);
+  if (events != cl->poll_events) {
+    cl->poll_events = events;
+    return events ? uv_poll_start(&cl->poll, events, on_poll) : uv_poll_stop(&cl->poll);
+  }
+  return 0;
+}
+
+/* Returns false when the connection had to be closed. */
+static bool set_events(struct client *cl, int events) {
+  int err = watch_socket(cl, events);
+  if (err == 0)
+    return true;
+  log_error("%s: cannot watch the connection: %s", cl->conn.peer.addr, uv_strerror(err));
+  close_now(cl);
+  return false;
 }
 
 static void on_timer(uv_timer_t *t);
@@ -114,7 +148,8 @@ static void begin_close(struct client *cl) {
   shutdown(cl->fd, SHUT_WR);
   cl->lingering = true;
   cl->linger_until = now_ms(cl) + LINGER_MS;
-  set_events(cl, UV_READABLE);
+  if (!set_events(cl, UV_READABLE))
+    return;
   arm_timer(cl, cl->linger_until);
   linger_read(cl);
 }
@@ -187,13 +222,12 @@ static void drive(struct client *cl) {
     begin_close(cl);
     return;
   }
-  set_events(cl, (conn_wants_input(&cl->conn) ? UV_READABLE : 0) |
-                     (cl->want_write ? UV_WRITABLE : 0));
-  arm_timer(cl, conn_deadline(&cl->conn));
+  if (set_events(cl, (conn_wants_input(&cl->conn) ? UV_READABLE : 0) |
+                         (cl->want_write ? UV_WRITABLE : 0)))
+    arm_timer(cl, conn_deadline(&cl->conn));
 }
 
-static void on_poll(uv_poll_t *h, int status, int events) {
-  struct client *cl = h->data;
+static void on_events(struct client *cl, int status, int events) {
   now_ms(cl);
   if (cl->lingering) {
     linger_read(cl);
@@ -206,6 +240,16 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   if (events & UV_READABLE)
     do_read(cl);
   drive(cl);
+}
+
+static void on_ready(struct poller_entry *e, int status, int events) {
+  struct client *cl = (struct client *)((char *)e - offsetof(struct client, watch));
+  if (cl->fd >= 0) /* else closed earlier in the same batch of events */
+    on_events(cl, status, events);
+}
+
+static void on_poll(uv_poll_t *h, int status, int events) {
+  on_events(h->data, status, events);
 }
 
 static void on_timer(uv_timer_t *t) {
@@ -232,15 +276,9 @@ int client_start(struct client_host *host, int fd, const struct peer *peer) {
     close(fd);
     return -ENOMEM;
   }
-  int err = uv_poll_init(host->loop, &cl->poll, fd);
-  if (err < 0) {
-    free(cl);
-    close(fd);
-    return err;
-  }
   uv_timer_init(host->loop, &cl->timer);
-  cl->poll.data = cl->timer.data = cl;
-  cl->open_handles = 2;
+  cl->timer.data = cl;
+  cl->open_handles = 1;
   cl->host = host;
   cl->fd = fd;
   host->env->now_ms = uv_now(host->loop);
@@ -250,10 +288,8 @@ int client_start(struct client_host *host, int fd, const struct peer *peer) {
     host->clients->prev = cl;
   host->clients = cl;
   host->nclients++;
-  cl->events = UV_READABLE;
-  uv_poll_start(&cl->poll, UV_READABLE, on_poll);
   log_debug("Connection %d from %s opened", fd, peer->addr);
-  arm_timer(cl, conn_deadline(&cl->conn));
+  drive(cl);
   return 0;
 }
 
@@ -266,4 +302,16 @@ void client_stop(struct client *cl) {
 
 void client_abort(struct client *cl) {
   close_now(cl);
+}
+
+int client_host_init(struct client_host *host, uv_loop_t *loop, struct conn_env *env,
+                     void (*closed)(struct client_host *), bool forks) {
+  *host = (struct client_host){.loop = loop, .env = env, .closed = closed};
+  return poller_init(&host->poller, loop, on_ready, forks);
+}
+
+void client_host_close(struct client_host *host) {
+  while (host->clients != NULL)
+    close_now(host->clients);
+  poller_close(&host->poller);
 }

@@ -1,13 +1,15 @@
 /* A connection's socket side: moves bytes between the socket and its conn
- * state machine with read(2), send(2) and sendfile(2), driven by a uv_poll_t
- * (libuv streams cannot sendfile from a non-blocking socket), with one timer
- * for every deadline, and a lingering close after errors. */
+ * state machine with read(2), send(2) and sendfile(2), driven by readiness
+ * from the host's poller and later a uv_poll_t (libuv streams cannot sendfile
+ * from a non-blocking socket), with one timer for every deadline, and a
+ * lingering close after errors. */
 #ifndef UNIXCORN_CLIENT_H
 #define UNIXCORN_CLIENT_H
 
 #include <uv.h>
 
 #include "conn.h"
+#include "poller.h"
 
 struct client;
 
@@ -20,23 +22,33 @@ struct client_host {
   size_t nclients;
   /* Called as a client goes away, after it left the list. */
   void (*closed)(struct client_host *host);
+  struct poller poller;
 };
 
 struct client {
-  uv_poll_t poll;
+  struct poller_entry watch; /* until the first response, then: */
+  uv_poll_t poll;            /* if polling */
+  bool polling;
+  int poll_events; /* what poll watches now */
   uv_timer_t timer;
   struct client_host *host;
   struct client *prev, *next;
   int fd;
-  int events;         /* what poll watches now */
   uint64_t timer_due; /* loop time the timer fires at; 0: not armed */
   bool want_write;
   bool lingering;
   uint64_t linger_until;
   size_t lingered;
-  int open_handles;
+  int open_handles; /* freed when the last one's close callback runs */
   struct conn conn;
 };
+
+/* forks: the host's process forks children (see struct poller). Returns 0 or
+ * -errno. */
+int client_host_init(struct client_host *host, uv_loop_t *loop, struct conn_env *env,
+                     void (*closed)(struct client_host *host), bool forks);
+/* Closes every client at once, then the poller. */
+void client_host_close(struct client_host *host);
 
 /* Takes ownership of fd. Returns 0 or -errno (fd closed then). */
 int client_start(struct client_host *host, int fd, const struct peer *peer);

@@ -51,8 +51,14 @@ int master_open_metrics(struct master *m) {
   }
   m->metrics_src = (struct metrics_source){snapshot, m};
   conn_env_init(&m->metrics_env, m->cfg, &metrics_handler, &m->metrics_src);
-  m->metrics_host = (struct client_host){
-      .loop = &m->loop, .env = &m->metrics_env, .closed = on_metrics_client_closed};
+  /* The master forks its workers: see struct poller. */
+  int rc = client_host_init(&m->metrics_host, &m->loop, &m->metrics_env,
+                            on_metrics_client_closed, true);
+  if (rc < 0) {
+    log_error("--metrics-bind: cannot create an epoll set: %s", uv_strerror(rc));
+    listener_close(&m->metrics_sock);
+    return -1;
+  }
   uv_poll_init(&m->loop, &m->metrics_poll, m->metrics_sock.fd);
   m->metrics_poll.data = m;
   uv_poll_start(&m->metrics_poll, UV_READABLE, on_metrics_accept);
@@ -68,6 +74,5 @@ void master_close_metrics(struct master *m) {
   m->metrics_on = false;
   uv_close((uv_handle_t *)&m->metrics_poll, NULL);
   listener_close(&m->metrics_sock);
-  while (m->metrics_host.clients != NULL)
-    client_abort(m->metrics_host.clients);
+  client_host_close(&m->metrics_host);
 }

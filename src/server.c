@@ -73,7 +73,8 @@ static void describe_peer(const struct server *srv, int fd,
     socklen_t len = sizeof cred;
     strcpy(peer->addr, "unix");
     peer->trusted = true; /* the socket file's permissions chose who connects */
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+    if (srv->wants_peer_cred &&
+        getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
       peer->has_cred = true;
       peer->pid = cred.pid;
       peer->uid = cred.uid;
@@ -151,6 +152,7 @@ static void maybe_finish(struct server *srv) {
   uv_close((uv_handle_t *)&srv->grace_timer, NULL);
   uv_close((uv_handle_t *)&srv->accept_timer, NULL);
   uv_close((uv_handle_t *)&srv->heartbeat_timer, NULL);
+  client_host_close(&srv->host);
 }
 
 static void on_client_closed(struct client_host *host) {
@@ -254,6 +256,9 @@ static int adopt_listeners(struct server *srv, const struct worker_setup *ws) {
 
 static void init_env(struct server *srv, const struct config *cfg) {
   srv->cfg = cfg;
+  /* A syscall per connection, so only when something reads the result. */
+  srv->wants_peer_cred =
+      cfg->access_logfile != NULL || cfg->nallow_uid != 0 || cfg->nallow_gid != 0;
   echo_options_init(&srv->echo, cfg);
   conn_env_init(&srv->env, cfg, &echo_handler, &srv->echo);
   if (cfg->max_requests) {
@@ -289,11 +294,13 @@ int server_run(const struct config *cfg, const struct worker_setup *ws) {
   memset(&srv, 0, sizeof srv);
   uv_loop_init(&srv.loop);
   srv.heartbeat_fd = ws->heartbeat_fd;
-  srv.host.loop = &srv.loop;
-  srv.host.env = &srv.env;
-  srv.host.closed = on_client_closed;
   srv.master_pid = getppid();
   init_env(&srv, cfg);
+  int err = client_host_init(&srv.host, &srv.loop, &srv.env, on_client_closed, false);
+  if (err < 0) {
+    log_error("cannot create the connections' epoll set: %s", uv_strerror(err));
+    goto out;
+  }
   if (adopt_listeners(&srv, ws) < 0)
     goto out;
   init_handles(&srv);
@@ -307,6 +314,7 @@ int server_run(const struct config *cfg, const struct worker_setup *ws) {
   heartbeat_send(srv.heartbeat_fd, &last);
 out:
   close_listeners(&srv);
+  client_host_close(&srv.host);
   uv_run(&srv.loop, UV_RUN_NOWAIT); /* let close callbacks run */
   uv_loop_close(&srv.loop);
   log_flush();

@@ -138,8 +138,8 @@ static void test_accepted_edge_cases(void) {
       "GET http://x/abs HTTP/1.1\r\nHost: x\r\n\r\n",
       "GET / HTTP/1.0\r\n\r\n",
       "GET / HTTP/1.1\r\nhOsT: x\r\nX: a\tb\r\n\r\n",
-      "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
-      "Chunked\r\n\r\n1;a=b\r\nz\r\n0\r\n\r\n",
+      ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+       "Chunked\r\n\r\n1;a=b\r\nz\r\n0\r\n\r\n"),
       "GET / HTTP/1.1\r\nHost: x\r\nX: caf\xc3\xa9\r\n\r\n",
       "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n",
   };

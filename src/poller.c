@@ -1,0 +1,96 @@
+#include "poller.h"
+
+#include <errno.h>
+#include <sys/epoll.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define POLLER_BATCH 64
+
+static uint32_t epoll_events(int events) {
+  return ((events & UV_READABLE) ? EPOLLIN : 0u) |
+         ((events & UV_WRITABLE) ? EPOLLOUT : 0u);
+}
+
+static void dispatch(struct poller *p, const struct epoll_event *ev) {
+  struct poller_entry *e = ev->data.ptr;
+  if (ev->events & EPOLLERR) {
+    p->on_ready(e, UV_EBADF, 0);
+    return;
+  }
+  /* A hang-up shows as readiness for whatever is watched: the read or write
+   * that follows sees the end of the stream or the error. */
+  int ready = (ev->events & EPOLLHUP) ? e->events : 0;
+  if (ev->events & EPOLLIN)
+    ready |= UV_READABLE;
+  if (ev->events & EPOLLOUT)
+    ready |= UV_WRITABLE;
+  p->on_ready(e, 0, ready & e->events);
+}
+
+/* Entries stay valid through a batch: their owners are freed in uv_close
+ * callbacks, which run after this, and on_ready ignores a closed socket. */
+static void on_watch(uv_poll_t *h, int status, int events) {
+  struct poller *p = h->data;
+  struct epoll_event ev[POLLER_BATCH];
+  int n;
+  (void)events;
+  if (status < 0) {
+    log_error("epoll set of the connections: %s", uv_strerror(status));
+    return;
+  }
+  do {
+    n = epoll_wait(p->epfd, ev, POLLER_BATCH, 0);
+    for (int i = 0; i < n; i++)
+      dispatch(p, &ev[i]);
+  } while (n == POLLER_BATCH && p->epfd >= 0); /* a callback may close the poller */
+  if (n < 0 && errno != EINTR && p->epfd >= 0)
+    log_error("epoll_wait: %s", strerror(errno));
+}
+
+int poller_init(struct poller *p, uv_loop_t *loop, poller_cb on_ready, bool forks) {
+  p->on_ready = on_ready;
+  p->forks = forks;
+  p->epfd = epoll_create1(EPOLL_CLOEXEC);
+  if (p->epfd < 0)
+    return -errno;
+  int err = uv_poll_init(loop, &p->watch, p->epfd);
+  if (err < 0) {
+    close(p->epfd);
+    p->epfd = -1;
+    return err;
+  }
+  p->watch.data = p;
+  uv_poll_start(&p->watch, UV_READABLE, on_watch);
+  return 0;
+}
+
+/* A socket that is watched for nothing leaves the set rather than staying with
+ * no events: epoll reports hang-ups regardless, and level-triggered it would
+ * report them on every turn of the loop. */
+int poller_set(struct poller *p, struct poller_entry *e, int fd, int events) {
+  if (events == e->events)
+    return 0;
+  int op = events == 0 ? EPOLL_CTL_DEL : e->events == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+  struct epoll_event ev = {.events = epoll_events(events), .data.ptr = e};
+  if (epoll_ctl(p->epfd, op, fd, &ev) < 0)
+    return -errno;
+  e->events = events;
+  return 0;
+}
+
+void poller_forget(struct poller *p, struct poller_entry *e, int fd) {
+  if (p->forks && e->events != 0)
+    epoll_ctl(p->epfd, EPOLL_CTL_DEL, fd, NULL);
+  e->events = 0;
+}
+
+void poller_close(struct poller *p) {
+  if (p->epfd < 0)
+    return;
+  uv_close((uv_handle_t *)&p->watch, NULL);
+  close(p->epfd);
+  p->epfd = -1;
+}
