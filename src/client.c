@@ -78,7 +78,7 @@ static int move_to_own_poll(struct client *cl) {
 }
 
 static int watch_socket(struct client *cl, int events) {
-  if (!cl->polling && cl->conn.served_one && events != 0) {
+  if (!cl->polling && cl->conn.served_one && !cl->lingering && events != 0) {
     int err = move_to_own_poll(cl);
     if (err < 0)
       return err;

@@ -30,24 +30,25 @@ static void dispatch(struct poller *p, const struct epoll_event *ev) {
   p->on_ready(e, 0, ready & e->events);
 }
 
-/* Entries stay valid through a batch: their owners are freed in uv_close
- * callbacks, which run after this, and on_ready ignores a closed socket. */
+/* One batch per turn of the loop: sockets that are still ready (a client
+ * stops after a few reads, so one connection cannot starve the others) keep
+ * the set readable, and libuv calls again after timers and the other handles
+ * have had their turn. Entries stay valid through a batch: their owners are
+ * freed in uv_close callbacks, which run after this, and on_ready ignores a
+ * closed socket. */
 static void on_watch(uv_poll_t *h, int status, int events) {
   struct poller *p = h->data;
   struct epoll_event ev[POLLER_BATCH];
-  int n;
   (void)events;
   if (status < 0) {
     log_error("epoll set of the connections: %s", uv_strerror(status));
     return;
   }
-  do {
-    n = epoll_wait(p->epfd, ev, POLLER_BATCH, 0);
-    for (int i = 0; i < n; i++)
-      dispatch(p, &ev[i]);
-  } while (n == POLLER_BATCH && p->epfd >= 0); /* a callback may close the poller */
-  if (n < 0 && errno != EINTR && p->epfd >= 0)
+  int n = epoll_wait(p->epfd, ev, POLLER_BATCH, 0);
+  if (n < 0 && errno != EINTR)
     log_error("epoll_wait: %s", strerror(errno));
+  for (int i = 0; i < n; i++)
+    dispatch(p, &ev[i]);
 }
 
 int poller_init(struct poller *p, uv_loop_t *loop, poller_cb on_ready, bool forks) {
