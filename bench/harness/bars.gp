@@ -13,7 +13,7 @@ set boxwidth 0.9
 set grid ytics
 set yrange [0:*]
 set xtics nomirror scale 0
-set key top right noenhanced
+set key below noenhanced  # never over a bar, however tall
 set xtics noenhanced
 set multiplot layout 1,2 title heading font ",13" noenhanced
 set ylabel leftlabel
