@@ -1,8 +1,8 @@
 #include "poller.h"
 
 #include <errno.h>
-#include <sys/epoll.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include "log.h"

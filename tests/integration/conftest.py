@@ -29,6 +29,11 @@ class Server:
         argv += list(args)
         self.argv = argv
         self.workers = expected_workers(args)
+        # Servers restarted in one directory share its log files: each reads
+        # only what was written after it started, or it could take its
+        # predecessor's "Listening at" for its own.
+        self.stderr_start = file_size(self.stderr_path)
+        self.stdout_start = file_size(self.stdout_path)
         self.proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL,
             stdout=open(self.stdout_path, "ab"), stderr=open(self.stderr_path, "ab"),
@@ -77,12 +82,10 @@ class Server:
         return s
 
     def stderr(self):
-        with open(self.stderr_path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
+        return read_from(self.stderr_path, self.stderr_start)
 
     def stdout(self):
-        with open(self.stdout_path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
+        return read_from(self.stdout_path, self.stdout_start)
 
     def rss_kib(self, field="VmRSS"):
         """Memory of the serving worker."""
@@ -108,6 +111,19 @@ class Server:
                 self.proc.wait()
                 raise
         return self.proc.returncode
+
+
+def file_size(path):
+    try:
+        return os.path.getsize(path)
+    except FileNotFoundError:
+        return 0
+
+
+def read_from(path, offset):
+    with open(path, "rb") as f:
+        f.seek(offset)
+        return f.read().decode("utf-8", "replace")
 
 
 def expected_workers(args):
