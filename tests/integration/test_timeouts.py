@@ -178,10 +178,16 @@ def test_response_write_stall_closes_connection(start_server, mode):
     assert_still_serves(srv)
 
 
-def test_slow_steady_reader_completes(start_server):
+# A connection waits in the worker's own epoll set until its first response,
+# and on a uv_poll_t of its own after it: the slow reader covers both.
+@pytest.mark.parametrize("earlier", [0, 1], ids=["first-request", "kept-alive"])
+def test_slow_steady_reader_completes(start_server, earlier):
     srv = start_server(*timeouts(read="0.5"))
     body = os.urandom(MiB)
     s = srv.connect(10.0)
+    for _ in range(earlier):
+        s.sendall(request_bytes("POST", "/", b"warm-up"))
+        assert Reader(s).response().body == b"warm-up"
     s.sendall(request_bytes("POST", "/", body))
     rd = Reader(s)
     status_and_head = rd.read_until(b"\r\n\r\n")
