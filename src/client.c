@@ -13,9 +13,8 @@
 #include "log.h"
 
 #define READS_PER_WAKEUP 4
-#define WRITE_BUDGET                                                                     \
-  (4u << 20) /* per wakeup, so one fast reader cannot starve others                      \
-              */
+/* Bytes sent per wakeup, so one fast reader cannot starve the others. */
+#define WRITE_BUDGET (4u << 20)
 #define SENDFILE_MAX 0x7ffff000u
 #define LINGER_MS 2000
 #define LINGER_MAX_BYTES (1u << 20)
