@@ -259,6 +259,10 @@ bool config_peer_allowed(const struct config *cfg, uid_t uid, gid_t gid) {
          id_in(cfg->allow_gid, cfg->nallow_gid, gid);
 }
 
+bool config_wants_peer_cred(const struct config *cfg) {
+  return cfg->nallow_uid != 0 || cfg->nallow_gid != 0 || cfg->access_logfile != NULL;
+}
+
 static int parse_level(const char *s, enum log_level *level) {
   static const char *const names[] = {"debug", "info", "warning", "error", "critical"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {

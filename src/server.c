@@ -73,7 +73,7 @@ static void describe_peer(const struct server *srv, int fd,
     socklen_t len = sizeof cred;
     strcpy(peer->addr, "unix");
     peer->trusted = true; /* the socket file's permissions chose who connects */
-    if (srv->wants_peer_cred &&
+    if (config_wants_peer_cred(srv->cfg) &&
         getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
       peer->has_cred = true;
       peer->pid = cred.pid;
@@ -256,9 +256,6 @@ static int adopt_listeners(struct server *srv, const struct worker_setup *ws) {
 
 static void init_env(struct server *srv, const struct config *cfg) {
   srv->cfg = cfg;
-  /* A syscall per connection, so only when something reads the result. */
-  srv->wants_peer_cred =
-      cfg->access_logfile != NULL || cfg->nallow_uid != 0 || cfg->nallow_gid != 0;
   echo_options_init(&srv->echo, cfg);
   conn_env_init(&srv->env, cfg, &echo_handler, &srv->echo);
   if (cfg->max_requests) {

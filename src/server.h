@@ -32,7 +32,6 @@ struct server {
   uint64_t max_requests;        /* this worker's share of --max-requests, jitter added */
   struct client_host host;      /* every open connection, for a graceful stop */
   bool accept_paused, finished; /* stopping is env.stopping */
-  bool wants_peer_cred;         /* SO_PEERCRED: for --allow-uid/gid and the access log */
 };
 
 /* A worker's exit status when it could not start serving at all. */
