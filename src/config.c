@@ -425,7 +425,8 @@ void config_usage(FILE *out) {
   fputs("\nSignals to the master (as Gunicorn): TERM graceful stop, INT and QUIT quick\n"
         "stop, HUP new workers then retire the old, TTIN and TTOU one worker more or\n"
         "less, USR1 reopen log files, USR2 upgrade the binary in place, WINCH stop\n"
-        "the workers but keep the master.\n",
+        "the workers but keep the master (ignored in a terminal, which sends WINCH\n"
+        "when its window is resized).\n",
         out);
 }
 

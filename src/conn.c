@@ -217,6 +217,8 @@ static void process(struct conn *c) {
       message_done(c);
     else if (ev == HTTP1_ERROR)
       fail(c, c->http.error_status, c->http.error_reason);
+    else
+      break; /* what is left waits for more input */
   }
   if (c->in_pos == c->in.len)
     c->in_pos = c->in.len = 0;
@@ -233,6 +235,11 @@ size_t conn_read_window(struct conn *c, char **p) {
     return 0;
   if (c->in.cap == 0 && buf_reserve(&c->in, BUF_BLOCK_SIZE) < 0)
     return 0;
+  if (c->in_pos > 0) { /* input the parser left for later goes first */
+    memmove(c->in.data, c->in.data + c->in_pos, c->in.len - c->in_pos);
+    c->in.len -= c->in_pos;
+    c->in_pos = 0;
+  }
   *p = c->in.data + c->in.len;
   return c->in.cap - c->in.len;
 }

@@ -3,9 +3,29 @@
 #include <string.h>
 #include <strings.h>
 
-#define LOGGED_FIELD_MAX 1024      /* referer, user-agent, x-forwarded-for: for logs */
-#define FRAMING_RUN_MAX 8192       /* bytes between tokens: OWS, chunk extensions */
-#define BODY_FRAMING_MAX (1 << 20) /* chunk framing beyond the body's own size */
+#include "grammar.h"
+
+#define LOGGED_FIELD_MAX 1024 /* referer, user-agent, x-forwarded-for: for logs */
+#define FRAMING_RUN_MAX 8192  /* bytes between tokens: OWS, empty lines */
+#define OWS_HOLD_MAX 64       /* whitespace at the end of input kept for later */
+
+/* llhttp parses the header section only. It is fed this line in place of the
+ * real one, which is parsed here: llhttp 8.1 refuses methods it does not know
+ * and HTTP/1.2 to 1.9, all of which RFC 9110 asks a server to take. */
+static const char llhttp_line_11[] = "GET / HTTP/1.1\r\n";
+static const char llhttp_line_10[] = "GET / HTTP/1.0\r\n";
+
+enum phase { PHASE_LINE, PHASE_FIELDS, PHASE_LENGTH, PHASE_CHUNKED, PHASE_DONE };
+
+enum line_state {
+  LINE_START,    /* empty lines may come first (RFC 9112, section 2.2) */
+  LINE_START_LF, /* the CR of an empty line was seen */
+  LINE_METHOD,
+  LINE_TARGET_START,
+  LINE_TARGET,
+  LINE_VERSION,
+  LINE_LF,
+};
 
 enum field_id {
   FIELD_OTHER,
@@ -43,6 +63,163 @@ static int fail(struct http1 *h, int status, const char *reason) {
   return HPE_USER;
 }
 
+/* ---- the request line ---- */
+
+static int line_grow(struct http1 *h, size_t n) {
+  h->line_len += n;
+  if (h->limits->request_line && h->line_len > h->limits->request_line)
+    return fail(h, 414, "Request line too long");
+  return 0;
+}
+
+/* Appends at..at+len to span s, which grows at the end of the fields. */
+static int append(struct http1 *h, struct span *s, const char *at, size_t len) {
+  struct buf *b = &h->req->fields;
+  if (len == 0)
+    return 0;
+  if (s->len == 0)
+    s->off = (uint32_t)b->len;
+  if (len > UINT32_MAX - s->len || buf_append(b, at, len) != 0)
+    return fail(h, 500, "Out of memory");
+  s->len += (uint32_t)len;
+  return 0;
+}
+
+/* A run of bytes of one part of the line: it is counted, then kept. */
+static int take_run(struct http1 *h, struct span *s, const char *from, const char *to) {
+  return line_grow(h, (size_t)(to - from)) || append(h, s, from, (size_t)(to - from));
+}
+
+static bool span_is(const struct request *r, struct span s, const char *text) {
+  return s.len == strlen(text) && memcmp(r->fields.data + s.off, text, s.len) == 0;
+}
+
+/* HTTP-version = "HTTP" "/" DIGIT "." DIGIT, case-sensitive. 1.x is served as
+ * 1.1 when x > 1 (RFC 9110, section 2.5). */
+static int version_done(struct http1 *h) {
+  const char *v = h->version;
+  if (h->version_len != 8 || memcmp(v, "HTTP/", 5) != 0 || v[5] < '0' || v[5] > '9' ||
+      v[6] != '.' || v[7] < '0' || v[7] > '9')
+    return fail(h, 400, "Invalid HTTP version");
+  h->req->version_major = (unsigned)(v[5] - '0');
+  h->req->version_minor = (unsigned)(v[7] - '0');
+  return h->req->version_major == 1 ? 0 : fail(h, 505, "HTTP version not supported");
+}
+
+/* The method and the target's form must agree (RFC 9112, section 3.2). */
+static int line_done(struct http1 *h) {
+  struct request *r = h->req;
+  if (span_is(r, r->method, "CONNECT"))
+    return fail(h, 501, "CONNECT is not supported");
+  enum target_form form = target_form(request_str(r, r->target), r->target.len);
+  if (form == TARGET_INVALID || form == TARGET_AUTHORITY ||
+      (form == TARGET_ASTERISK && !span_is(r, r->method, "OPTIONS")))
+    return fail(h, 400, "Invalid request target");
+  r->is_head = span_is(r, r->method, "HEAD");
+  const char *line = r->version_minor == 0 ? llhttp_line_10 : llhttp_line_11;
+  if (llhttp_execute(&h->parser, line, sizeof llhttp_line_11 - 1) != HPE_OK)
+    return fail(h, 500, "The header parser did not start");
+  h->phase = PHASE_FIELDS;
+  h->line_start = true;
+  return 0;
+}
+
+static const char *skip(const char *p, const char *end, unsigned cls) {
+  while (p < end && char_is((unsigned char)*p, cls))
+    p++;
+  return p;
+}
+
+/* The target's bytes: any but controls and SP here; target_form() then
+ * decides whether they make a target. */
+static const char *skip_target(const char *p, const char *end) {
+  while (p < end && (unsigned char)*p > ' ' && *p != 0x7f)
+    p++;
+  return p;
+}
+
+static int empty_line_cr(struct http1 *h) {
+  h->line_state = LINE_START_LF;
+  return ++h->blank_len > FRAMING_RUN_MAX ? fail(h, 400, "Too many empty lines") : 0;
+}
+
+/* One step of the request line: consumes from *pp, up to end. Returns 0, or
+ * HPE_USER on an error. */
+static int line_step(struct http1 *h, const char **pp, const char *end) {
+  struct request *r = h->req;
+  const char *p = *pp, *q;
+  switch (h->line_state) {
+  case LINE_START:
+    if (*p == '\r') {
+      *pp = p + 1;
+      return empty_line_cr(h);
+    }
+    if (!char_is((unsigned char)*p, CHAR_TCHAR))
+      return fail(h, 400, *p == '\n' ? "Bare LF in request framing" : "Invalid method");
+    h->line_state = LINE_METHOD;
+    return 0;
+  case LINE_START_LF:
+    h->line_state = LINE_START;
+    *pp = p + 1;
+    return *p == '\n' ? 0 : fail(h, 400, "Bare CR in request framing");
+  case LINE_METHOD:
+    q = *pp = skip(p, end, CHAR_TCHAR);
+    if (take_run(h, &r->method, p, q) || q == end)
+      return h->error_status ? HPE_USER : 0;
+    if (*q != ' ')
+      return fail(h, 400, "Invalid method");
+    h->line_state = LINE_TARGET_START;
+    *pp = q + 1;
+    return line_grow(h, 1);
+  case LINE_TARGET_START:
+    if ((unsigned char)*p <= ' ' || *p == 0x7f)
+      return fail(h, 400,
+                  *p == ' ' ? "Malformed request line"
+                            : "Invalid character in the request target");
+    h->line_state = LINE_TARGET;
+    return 0;
+  case LINE_TARGET:
+    q = *pp = skip_target(p, end);
+    if (take_run(h, &r->target, p, q) || q == end)
+      return h->error_status ? HPE_USER : 0;
+    if (*q == '\r' || *q == '\n')
+      return fail(h, 400, "Request line without an HTTP version");
+    if (*q != ' ')
+      return fail(h, 400, "Invalid character in the request target");
+    h->line_state = LINE_VERSION;
+    *pp = q + 1;
+    return line_grow(h, 1);
+  case LINE_VERSION:
+    *pp = p + 1;
+    if (*p == '\r') {
+      h->line_state = LINE_LF;
+      return version_done(h);
+    }
+    if (*p == ' ' || *p == '\n' || h->version_len == sizeof h->version)
+      return fail(h, 400, *p == ' ' ? "Malformed request line" : "Invalid HTTP version");
+    h->version[h->version_len++] = *p;
+    return line_grow(h, 1);
+  default: /* LINE_LF */
+    *pp = p + 1;
+    return *p == '\n' ? line_done(h) : fail(h, 400, "Bare CR in request framing");
+  }
+}
+
+static enum http1_event parse_line(struct http1 *h, const char *data, size_t len,
+                                   size_t *used) {
+  const char *p = data, *end = data + len;
+  while (p < end && h->phase == PHASE_LINE) {
+    if (line_step(h, &p, end) != 0) {
+      *used = len;
+      return HTTP1_ERROR;
+    }
+  }
+  *used = (size_t)(p - data);
+  return HTTP1_NEED_MORE;
+}
+
+/* ---- header fields, on llhttp ---- */
+
 /* Framing bytes llhttp does not hand to a callback: every CR must be followed by
  * LF, no LF may stand alone, and no head line may start with whitespace. */
 static int scan_gap(struct http1 *h, const char *end) {
@@ -52,12 +229,6 @@ static int scan_gap(struct http1 *h, const char *end) {
   h->gap_len += (size_t)(end - p);
   if (h->gap_len > FRAMING_RUN_MAX)
     return fail(h, 400, "Framing run too long");
-  if (!h->in_head) {
-    /* Chunk extensions are framing, not body: bound them too. */
-    h->framing_len += (size_t)(end - p);
-    if (h->framing_len > BODY_FRAMING_MAX + h->req->body_received)
-      return fail(h, 400, "Too much chunk framing");
-  }
   for (; p < end; p++) {
     char c = *p;
     if (h->pending_cr) {
@@ -69,7 +240,7 @@ static int scan_gap(struct http1 *h, const char *end) {
       h->pending_cr = true;
     } else if (c == '\n') {
       return fail(h, 400, "Bare LF in request framing");
-    } else if (h->line_start && h->in_head && (c == ' ' || c == '\t')) {
+    } else if (h->line_start && is_ows(c)) {
       return fail(h, 400, "Obsolete line folding");
     } else {
       h->line_start = false;
@@ -91,99 +262,15 @@ static int span_start(struct http1 *h, const char *at, size_t len) {
   return 0;
 }
 
+/* Keeps the first occurrence of a field's value, up to max bytes. */
 static int keep(struct http1 *h, struct span *s, const char *at, size_t len, size_t max) {
-  struct buf *b = &h->req->fields;
-  if (!h->value_started) {
-    if (s->len != 0) { /* keep the first occurrence only */
-      h->field_id = FIELD_OTHER;
-      return 0;
-    }
-    s->off = (uint32_t)b->len;
+  if (!h->value_started && s->len != 0) {
+    h->field_id = FIELD_OTHER;
+    return 0;
   }
   if (s->len + len > max)
     len = s->len < max ? max - s->len : 0;
-  if (buf_append(b, at, len) != 0)
-    return fail(h, 500, "Out of memory");
-  s->len += (uint32_t)len;
-  return 0;
-}
-
-static int line_grow(struct http1 *h, size_t len) {
-  h->line_len += len;
-  if (h->limits->request_line && h->line_len > h->limits->request_line)
-    return fail(h, 414, "Request line too long");
-  return 0;
-}
-
-static int on_message_begin(llhttp_t *p) {
-  struct http1 *h = from_parser(p);
-  struct request *r = h->req;
-  r->fields.len = 0;
-  r->method = r->target = r->content_type = (struct span){0, 0};
-  r->referer = r->user_agent = r->forwarded_for = (struct span){0, 0};
-  r->expect_continue = r->chunked = r->is_head = false;
-  r->body_received = r->content_length = 0;
-  h->line_len = h->field_len = h->nfields = 0;
-  h->host_count = h->te_count = 0;
-  h->in_head = true;
-  h->in_request_line = true;
-  h->version_seen = false;
-  h->framing_len = 0;
-  memset(h->line_tail, 0, sizeof h->line_tail);
-  h->te_not_chunked = false;
-  return 0;
-}
-
-static int on_method(llhttp_t *p, const char *at, size_t len) {
-  struct http1 *h = from_parser(p);
-  if (span_start(h, at, len) || line_grow(h, len + (h->req->method.len == 0)))
-    return HPE_USER;
-  h->value_started = h->req->method.len != 0;
-  return keep(h, &h->req->method, at, len, 64);
-}
-
-/* Exactly one SP between the parts of the request line (llhttp skips extra):
- * the gap before the target is " ", the one before the version " HTTP/". */
-static int exact_gap_before(struct http1 *h, const char *at, bool first_piece,
-                            size_t want) {
-  if (scan_gap(h, at) != 0)
-    return HPE_USER;
-  return first_piece && h->gap_len != want ? fail(h, 400, "Malformed request line") : 0;
-}
-
-static bool has_ctl_or_space(const char *at, size_t len) {
-  for (size_t i = 0; i < len; i++)
-    if ((unsigned char)at[i] <= ' ' || at[i] == 0x7f)
-      return true;
-  return false;
-}
-
-static int on_url(llhttp_t *p, const char *at, size_t len) {
-  struct http1 *h = from_parser(p);
-  if (exact_gap_before(h, at, h->req->target.len == 0, 1) || span_start(h, at, len) ||
-      line_grow(h, len + (h->req->target.len == 0)))
-    return HPE_USER;
-  if (has_ctl_or_space(at, len))
-    return fail(h, 400, "Invalid character in the request target");
-  h->value_started = h->req->target.len != 0;
-  return keep(h, &h->req->target, at, len, UINT32_MAX);
-}
-
-static int on_version_complete(llhttp_t *p) {
-  from_parser(p)->in_request_line = false;
-  return 0;
-}
-
-static int on_version(llhttp_t *p, const char *at, size_t len) {
-  struct http1 *h = from_parser(p);
-  bool first_piece = !h->version_seen;
-  h->version_seen = true;
-  /* "HTTP/" counts towards the line's length, though llhttp treats it as
-   * framing; the space before it was counted with the target. */
-  return exact_gap_before(h, at, first_piece, 6) || span_start(h, at, len) ||
-                 line_grow(h, len + (first_piece ? 5 : 0))
-             ? HPE_USER
-             : 0;
+  return append(h, s, at, len);
 }
 
 static int field_grow(struct http1 *h, size_t len) {
@@ -211,8 +298,7 @@ static int on_header_field_complete(llhttp_t *p) {
   if (++h->nfields > h->limits->fields)
     return fail(h, 431, "Too many request header fields");
   h->field_id = FIELD_OTHER;
-  for (size_t i = 0; h->in_head && i < sizeof known_fields / sizeof known_fields[0];
-       i++) {
+  for (size_t i = 0; i < sizeof known_fields / sizeof known_fields[0]; i++) {
     if (strlen(known_fields[i].name) == h->field_name_len &&
         strncasecmp(known_fields[i].name, h->field_name, h->field_name_len) == 0)
       h->field_id = known_fields[i].id;
@@ -225,27 +311,29 @@ static int on_header_field_complete(llhttp_t *p) {
 }
 
 static bool value_has_ctl(const char *at, size_t len) {
-  for (size_t i = 0; i < len; i++) {
-    unsigned char c = (unsigned char)at[i];
-    if ((c < 0x20 && c != '\t') || c == 0x7f)
+  for (size_t i = 0; i < len; i++)
+    if (!char_is((unsigned char)at[i], CHAR_VALUE))
       return true;
-  }
   return false;
 }
 
-/* Transfer-Encoding and Expect: only one exact value each is acceptable, so the
- * first bytes of the value tell us enough. */
-static void collect_token(struct http1 *h, const char *at, size_t len) {
-  for (size_t i = 0; i < len; i++) {
-    if (h->token_len < sizeof h->token)
-      h->token[h->token_len] = at[i];
-    if (h->token_len <= sizeof h->token)
-      h->token_len++;
+static struct span *kept_span(struct http1 *h, size_t *max) {
+  struct request *r = h->req;
+  *max = LOGGED_FIELD_MAX;
+  switch (h->field_id) {
+  case FIELD_HOST: *max = UINT32_MAX; return &r->host;
+  case FIELD_CONTENT_TYPE: *max = UINT32_MAX; return &r->content_type;
+  case FIELD_REFERER: return &r->referer;
+  case FIELD_USER_AGENT: return &r->user_agent;
+  case FIELD_FORWARDED_FOR: return &r->forwarded_for;
+  default: return NULL;
   }
 }
 
 static int on_header_value(llhttp_t *p, const char *at, size_t len) {
   struct http1 *h = from_parser(p);
+  if (len == 0) /* an empty value: llhttp reports it after the line's CRLF */
+    return 0;
   if (scan_gap(h, at) != 0)
     return HPE_USER;
   if (h->line_start) /* a value that begins a line continues the previous one */
@@ -254,63 +342,157 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len) {
     return HPE_USER;
   if (value_has_ctl(at, len))
     return fail(h, 400, "Control character in header value");
-  int rc = 0;
-  switch (h->field_id) {
-  case FIELD_CONTENT_TYPE:
-    rc = keep(h, &h->req->content_type, at, len, UINT32_MAX);
-    break;
-  case FIELD_REFERER: rc = keep(h, &h->req->referer, at, len, LOGGED_FIELD_MAX); break;
-  case FIELD_USER_AGENT:
-    rc = keep(h, &h->req->user_agent, at, len, LOGGED_FIELD_MAX);
-    break;
-  case FIELD_FORWARDED_FOR:
-    rc = keep(h, &h->req->forwarded_for, at, len, LOGGED_FIELD_MAX);
-    break;
-  case FIELD_TRANSFER_ENCODING:
-  case FIELD_EXPECT: collect_token(h, at, len); break;
-  default: break;
-  }
+  size_t max;
+  struct span *s = kept_span(h, &max);
+  if (s != NULL && keep(h, s, at, len, max) != 0)
+    return HPE_USER;
+  if (h->field_id == FIELD_TRANSFER_ENCODING)
+    list_feed(&h->te, at, len);
+  else if (h->field_id == FIELD_EXPECT)
+    list_feed(&h->expect, at, len);
   h->value_started = true;
-  return rc;
+  return 0;
 }
 
-static bool token_is(const struct http1 *h, const char *token) {
-  size_t n = h->token_len;
-  if (n > sizeof h->token)
-    return false;
-  while (n > 0 && (h->token[n - 1] == ' ' || h->token[n - 1] == '\t'))
-    n--;
-  return n == strlen(token) && strncasecmp(h->token, token, n) == 0;
-}
-
+/* field-value excludes the OWS around it; llhttp drops the leading OWS. */
 static int on_header_value_complete(llhttp_t *p) {
   struct http1 *h = from_parser(p);
+  size_t max;
+  struct span *s = kept_span(h, &max);
+  if (s != NULL && h->value_started)
+    while (s->len > 0 && is_ows(h->req->fields.data[s->off + s->len - 1]))
+      s->len--;
   if (h->field_id == FIELD_TRANSFER_ENCODING) {
-    h->te_count++;
-    h->te_not_chunked |= !token_is(h, "chunked");
+    list_end_element(&h->te);
+    h->te.lines++;
   } else if (h->field_id == FIELD_EXPECT) {
-    if (!token_is(h, "100-continue"))
-      return fail(h, 417, "Unsupported Expect value");
-    h->req->expect_continue = true;
+    list_end_element(&h->expect);
   }
   h->field_len = 0;
-  h->token_len = 0;
   h->field_id = FIELD_OTHER;
   return 0;
 }
 
 static int on_headers_complete(llhttp_t *p) {
   struct http1 *h = from_parser(p);
-  h->in_head = false;
   h->event = HTTP1_HEAD_DONE;
   return HPE_PAUSED;
 }
 
-static int on_body(llhttp_t *p, const char *at, size_t len) {
-  struct http1 *h = from_parser(p);
+static const llhttp_settings_t settings = {
+    .on_header_field = on_header_field,
+    .on_header_field_complete = on_header_field_complete,
+    .on_header_value = on_header_value,
+    .on_header_value_complete = on_header_value_complete,
+    .on_headers_complete = on_headers_complete,
+};
+
+/* The head is in: what llhttp accepts but RFC 9112 (or this server) does not,
+ * and how the body is framed. */
+static int check_head(struct http1 *h) {
+  llhttp_t *p = &h->parser;
   struct request *r = h->req;
-  if (span_start(h, at, len))
-    return HPE_USER;
+  if (h->pending_cr)
+    return fail(h, 400, "Bare CR in request framing");
+  if (h->host_count > 1 || (r->version_minor >= 1 && h->host_count == 0))
+    return fail(h, 400, "Exactly one Host header is required");
+  if (!host_value_valid(request_str(r, r->host), r->host.len))
+    return fail(h, 400, "Invalid Host header");
+  if (h->te.lines != 0 && !h->te.last_wanted)
+    return fail(h, 400, "Transfer-Encoding must end in chunked");
+  if (h->te.wanted + h->te.others > 1)
+    return fail(h, 501, "Unsupported transfer coding");
+  if (h->expect.others != 0)
+    return fail(h, 417, "Unsupported Expect value");
+  r->chunked = h->te.lines != 0;
+  r->expect_continue = h->expect.wanted != 0;
+  r->content_length = (p->flags & F_CONTENT_LENGTH) ? p->content_length : 0;
+  /* Upgrade is not offered: answer the request, then close. A chunked
+   * HTTP/1.0 request must be followed by a close (RFC 9112, 6.1). */
+  r->keep_alive = llhttp_should_keep_alive(p) != 0 && !p->upgrade &&
+                  !(r->chunked && r->version_minor == 0);
+  if (h->limits->body && !r->chunked && r->content_length > h->limits->body)
+    return fail(h, 413, "Request body too large");
+  if (!r->chunked && r->content_length == 0)
+    r->expect_continue = false; /* nothing to continue with */
+  h->body_left = r->content_length;
+  h->phase = r->chunked ? PHASE_CHUNKED : PHASE_LENGTH;
+  chunked_init(&h->chunked, h->limits->field_size);
+  return 0;
+}
+
+/* How much of data is head: up to the CRLF of the empty line that ends it,
+ * which may have begun in earlier bytes (scan_gap followed those). */
+static size_t head_part(const struct http1 *h, const char *data, size_t len) {
+  if (h->pending_cr && h->line_start && len >= 1 && data[0] == '\n')
+    return 1;
+  if (h->pending_cr && !h->line_start && len >= 3 && memcmp(data, "\n\r\n", 3) == 0)
+    return 3;
+  if (h->line_start && !h->pending_cr && len >= 2 && memcmp(data, "\r\n", 2) == 0)
+    return 2;
+  const char *end = memmem(data, len, "\r\n\r\n", 4);
+  return end ? (size_t)(end - data) + 4 : len;
+}
+
+/* The run of OWS that ends at end, back to data (and, if it reaches data,
+ * the carried bytes of it passed on earlier). */
+static size_t ows_run_before(const char *data, const char *end, size_t carried) {
+  const char *p = end;
+  while (p > data && is_ows(p[-1]))
+    p--;
+  return (size_t)(end - p) + (p == data ? carried : 0);
+}
+
+/* llhttp 8.1 refuses an HTAB after a Content-Length value, though it is OWS
+ * (RFC 9110, section 5.6.3). OWS before a line's CR is framing, not part of
+ * the value, so each HTAB in it becomes a SP. A run with an HTAB at the end of
+ * the input may yet be followed by more of the value: it waits for the next
+ * bytes. Runs of OWS_HOLD_MAX or more are left as they are, however the input
+ * is cut. Returns how many bytes llhttp may have. */
+static size_t tame_trailing_tabs(struct http1 *h, char *data, size_t len) {
+  size_t head = head_part(h, data, len), n = head;
+  char *end = data + head;
+  for (char *t = memchr(data, '\t', head); t != NULL;) {
+    char *run_end = t;
+    while (run_end < end && is_ows(*run_end))
+      run_end++;
+    size_t run = ows_run_before(data, run_end, h->ows_carried);
+    if (run_end == end && head == len && run < OWS_HOLD_MAX) {
+      n = (size_t)(t - data); /* from this HTAB on, wait */
+      break;
+    }
+    if (run_end < end && *run_end == '\r' && run < OWS_HOLD_MAX)
+      for (; t < run_end; t++)
+        *t = *t == '\t' ? ' ' : *t;
+    t = run_end < end ? memchr(run_end, '\t', (size_t)(end - run_end)) : NULL;
+  }
+  h->ows_carried = ows_run_before(data, data + n, h->ows_carried);
+  return head == len ? n : len;
+}
+
+static enum http1_event parse_fields(struct http1 *h, char *data, size_t len,
+                                     size_t *used) {
+  h->scan_pos = data;
+  h->event = HTTP1_NEED_MORE;
+  len = tame_trailing_tabs(h, data, len);
+  llhttp_errno_t err = llhttp_execute(&h->parser, data, len);
+  const char *end = err == HPE_OK ? data + len : llhttp_get_error_pos(&h->parser);
+  *used = (size_t)(end - data);
+  if (err != HPE_OK && err != HPE_PAUSED) {
+    fail(h, 400, llhttp_get_error_reason(&h->parser));
+    return HTTP1_ERROR;
+  }
+  if (scan_gap(h, end) != 0)
+    return HTTP1_ERROR;
+  if (err == HPE_OK)
+    return HTTP1_NEED_MORE;
+  return check_head(h) == 0 ? HTTP1_HEAD_DONE : HTTP1_ERROR;
+}
+
+/* ---- the body ---- */
+
+static int deliver(struct http1 *h, const char *at, size_t len) {
+  struct request *r = h->req;
   r->body_received += len;
   if (h->limits->body && r->body_received > h->limits->body)
     return fail(h, 413, "Request body too large");
@@ -318,141 +500,116 @@ static int on_body(llhttp_t *p, const char *at, size_t len) {
   return status ? fail(h, status, "Could not store the request body") : 0;
 }
 
+static enum http1_event parse_length(struct http1 *h, const char *data, size_t len,
+                                     size_t *used) {
+  size_t n = len < h->body_left ? len : (size_t)h->body_left;
+  *used = n;
+  if (n > 0 && deliver(h, data, n) != 0)
+    return HTTP1_ERROR;
+  h->body_left -= n;
+  if (h->body_left != 0)
+    return HTTP1_NEED_MORE;
+  h->phase = PHASE_DONE;
+  return HTTP1_MESSAGE_DONE;
+}
+
 /* A declared chunk that would cross the limit is refused before it is read. */
-static int on_chunk_header(llhttp_t *p) {
-  struct http1 *h = from_parser(p);
-  uint64_t limit = h->limits->body;
-  if (limit &&
-      (p->content_length > limit || h->req->body_received > limit - p->content_length))
+static int chunk_fits(struct http1 *h, uint64_t size) {
+  uint64_t limit = h->limits->body, received = h->req->body_received;
+  if (limit && (size > limit || received > limit - size))
     return fail(h, 413, "Request body too large");
   return 0;
 }
 
-static int on_message_complete(llhttp_t *p) {
-  from_parser(p)->event = HTTP1_MESSAGE_DONE;
-  return HPE_PAUSED;
+static enum http1_event parse_chunked(struct http1 *h, const char *data, size_t len,
+                                      size_t *used) {
+  size_t pos = 0, n, piece_len = 0;
+  const char *piece = NULL;
+  for (;;) {
+    enum chunked_event ev =
+        chunked_parse(&h->chunked, data + pos, len - pos, &n, &piece, &piece_len);
+    pos += n;
+    *used = pos;
+    int rc = 0;
+    switch (ev) {
+    case CHUNKED_NEED_MORE: return HTTP1_NEED_MORE;
+    case CHUNKED_SIZE: rc = chunk_fits(h, h->chunked.size); break;
+    case CHUNKED_DATA: rc = deliver(h, piece, piece_len); break;
+    case CHUNKED_TRAILER:
+      if (++h->nfields > h->limits->fields)
+        rc = fail(h, 431, "Too many request header fields");
+      break;
+    case CHUNKED_DONE: h->phase = PHASE_DONE; return HTTP1_MESSAGE_DONE;
+    case CHUNKED_ERROR:
+      fail(h, h->chunked.error_status, h->chunked.error_reason);
+      return HTTP1_ERROR;
+    }
+    if (rc != 0)
+      return HTTP1_ERROR;
+  }
 }
 
-static const llhttp_settings_t settings = {
-    .on_message_begin = on_message_begin,
-    .on_method = on_method,
-    .on_url = on_url,
-    .on_version = on_version,
-    .on_version_complete = on_version_complete,
-    .on_header_field = on_header_field,
-    .on_header_field_complete = on_header_field_complete,
-    .on_header_value = on_header_value,
-    .on_header_value_complete = on_header_value_complete,
-    .on_headers_complete = on_headers_complete,
-    .on_body = on_body,
-    .on_chunk_header = on_chunk_header,
-    .on_message_complete = on_message_complete,
-};
+/* ---- the message ---- */
+
+static void begin_message(struct http1 *h) {
+  struct request *r = h->req;
+  r->fields.len = 0;
+  r->method = r->target = r->host = r->content_type = (struct span){0, 0};
+  r->referer = r->user_agent = r->forwarded_for = (struct span){0, 0};
+  r->expect_continue = r->chunked = r->is_head = false;
+  r->body_received = r->content_length = 0;
+  r->version_major = r->version_minor = 0;
+  h->phase = PHASE_LINE;
+  h->line_state = LINE_START;
+  h->line_len = h->blank_len = h->version_len = 0;
+  h->field_len = h->nfields = h->host_count = 0;
+  h->field_name_len = 0;
+  h->gap_len = h->ows_carried = 0;
+  h->pending_cr = false;
+  list_init(&h->te, "chunked");
+  list_init(&h->expect, "100-continue");
+  llhttp_reset(&h->parser);
+}
 
 void http1_init(struct http1 *h, const struct http1_limits *limits, struct request *req,
                 http1_body_cb on_body, void *owner) {
   memset(h, 0, sizeof *h);
   llhttp_init(&h->parser, HTTP_REQUEST, &settings);
+  /* Transfer-Encoding is judged in check_head, element by element: llhttp
+   * 8.1 would refuse the valid "chunked ,", whose last element is empty. */
+  llhttp_set_lenient_transfer_encoding(&h->parser, 1);
   h->parser.data = h;
   h->limits = limits;
   h->req = req;
   h->on_body = on_body;
   h->owner = owner;
+  begin_message(h);
 }
 
 void http1_next(struct http1 *h) {
-  llhttp_resume(&h->parser);
+  begin_message(h);
 }
 
-/* The head is in: what llhttp accepts but RFC 9112 (or this server) does not. */
-static int check_head(struct http1 *h) {
-  llhttp_t *p = &h->parser;
-  struct request *r = h->req;
-  if (h->pending_cr)
-    return fail(h, 400, "Bare CR in request framing");
-  if (p->http_major == 0)
-    return fail(h, 400, "Request line without an HTTP version");
-  if (p->http_major != 1)
-    return fail(h, 505, "HTTP version not supported");
-  if (h->host_count > 1 || (p->http_minor == 1 && h->host_count == 0))
-    return fail(h, 400, "Exactly one Host header is required");
-  if ((p->flags & F_TRANSFER_ENCODING) && !(p->flags & F_CHUNKED))
-    return fail(h, 400, "Transfer-Encoding must end in chunked");
-  if ((p->flags & F_CHUNKED) && (h->te_not_chunked || h->te_count > 1))
-    return fail(h, 501, "Unsupported transfer coding");
-  if (p->method == HTTP_CONNECT)
-    return fail(h, 501, "CONNECT is not supported");
-  r->version_major = p->http_major;
-  r->version_minor = p->http_minor;
-  r->is_head = p->method == HTTP_HEAD;
-  r->chunked = (p->flags & F_CHUNKED) != 0;
-  r->content_length = (p->flags & F_CONTENT_LENGTH) ? p->content_length : 0;
-  /* Upgrade is not offered: answer the request, then close. A chunked
-   * HTTP/1.0 request must be followed by a close (RFC 9112, 6.1). */
-  r->keep_alive = llhttp_should_keep_alive(p) != 0 && !p->upgrade &&
-                  !(r->chunked && p->http_minor == 0);
-  if (h->limits->body && !r->chunked && r->content_length > h->limits->body)
-    return fail(h, 413, "Request body too large");
-  if (!r->chunked && r->content_length == 0)
-    r->expect_continue = false; /* nothing to continue with */
-  return 0;
-}
-
-/* llhttp rejects HTTP/3.0 as malformed before reporting the version, so the
- * last bytes of the request line are kept to find the major digit. */
-static void remember_line_tail(struct http1 *h, const char *data, size_t len) {
-  size_t keep = sizeof h->line_tail;
-  if (len >= keep) {
-    memcpy(h->line_tail, data + len - keep, keep);
-  } else {
-    memmove(h->line_tail, h->line_tail + len, keep - len);
-    memcpy(h->line_tail + keep - len, data, len);
-  }
-}
-
-static bool newer_version(struct http1 *h, const char *data, const char *pos) {
-  remember_line_tail(h, data, (size_t)(pos - data));
-  const char *t = h->line_tail, *end = t + sizeof h->line_tail;
-  for (const char *p = t; p + 5 < end; p++)
-    if (memcmp(p, "HTTP/", 5) == 0)
-      return p[5] >= '2' && p[5] <= '9';
-  return false;
-}
-
-static enum http1_event parse_error(struct http1 *h, llhttp_errno_t err,
-                                    const char *data) {
-  if (h->error_status == 0) {
-    const char *pos = llhttp_get_error_pos(&h->parser);
-    bool newer = err == HPE_INVALID_VERSION && pos != NULL && newer_version(h, data, pos);
-    if (err == HPE_PAUSED_H2_UPGRADE || newer)
-      fail(h, 505, "HTTP version not supported");
-    else
-      fail(h, 400, llhttp_get_error_reason(&h->parser));
-  }
-  return HTTP1_ERROR;
-}
-
-enum http1_event http1_execute(struct http1 *h, const char *data, size_t len,
+enum http1_event http1_execute(struct http1 *h, char *data, size_t len,
                                size_t *consumed) {
-  h->scan_pos = data;
-  h->event = HTTP1_NEED_MORE;
-  llhttp_errno_t err = llhttp_execute(&h->parser, data, len);
-  const char *end = data + len;
-  if (err != HPE_OK)
-    end = llhttp_get_error_pos(&h->parser);
-  *consumed = (size_t)(end - data);
-  if (err != HPE_OK && err != HPE_PAUSED && err != HPE_PAUSED_UPGRADE)
-    return parse_error(h, err, data);
-  if (scan_gap(h, end) != 0)
+  size_t used = 0;
+  enum http1_event ev = HTTP1_NEED_MORE;
+  *consumed = 0;
+  if (h->error_status != 0)
     return HTTP1_ERROR;
-  if (h->in_request_line)
-    remember_line_tail(h, data, *consumed);
-  if (err == HPE_OK)
-    return HTTP1_NEED_MORE;
-  if (h->event == HTTP1_HEAD_DONE) {
-    if (check_head(h) != 0)
-      return HTTP1_ERROR;
-    llhttp_resume(&h->parser); /* the pause only marked where the head ends */
+  if (h->phase == PHASE_LINE) {
+    ev = parse_line(h, data, len, &used);
+    *consumed = used;
+    if (ev != HTTP1_NEED_MORE || h->phase == PHASE_LINE)
+      return ev;
+    data += used, len -= used;
   }
-  return h->event;
+  switch (h->phase) {
+  case PHASE_FIELDS: ev = parse_fields(h, data, len, &used); break;
+  case PHASE_LENGTH: ev = parse_length(h, data, len, &used); break;
+  case PHASE_CHUNKED: ev = parse_chunked(h, data, len, &used); break;
+  default: return HTTP1_MESSAGE_DONE;
+  }
+  *consumed += used;
+  return ev;
 }

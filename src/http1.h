@@ -1,7 +1,8 @@
-/* HTTP/1.x request framing on llhttp, with the checks llhttp 8.1 leaves to its
- * user: header limits, Host rules, Transfer-Encoding rules, obs-fold, and bare
- * CR or LF anywhere outside a body (CVE-2023-30589 is unfixed in 8.1). Knows
- * nothing of sockets or of the application: bytes in, events out. */
+/* HTTP/1.x request framing: the request line and the body framing are parsed
+ * here, header fields by llhttp, with the checks llhttp 8.1 leaves to its user
+ * (header limits, Host rules, Transfer-Encoding rules, obs-fold, and bare CR or
+ * LF anywhere outside a body: CVE-2023-30589 is unfixed in 8.1). Knows nothing
+ * of sockets or of the application: bytes in, events out. */
 #ifndef UNIXCORN_HTTP1_H
 #define UNIXCORN_HTTP1_H
 
@@ -12,16 +13,18 @@
 #include <llhttp.h>
 
 #include "bufpool.h"
+#include "chunked.h"
+#include "grammar.h"
 
 struct span {
-  uint32_t off, len; /* into request.fields; len 0 = absent */
+  uint32_t off, len; /* into request.fields; len 0 = absent or empty */
 };
 
 /* What the framing layer learned about the current request. */
 struct request {
   struct buf fields; /* backing store of every span below */
-  struct span method, target, content_type, referer, user_agent, forwarded_for;
-  unsigned version_major, version_minor;
+  struct span method, target, host, content_type, referer, user_agent, forwarded_for;
+  unsigned version_major, version_minor; /* as sent: 1.2 is served as 1.1 */
   bool is_head;
   bool expect_continue;
   bool chunked;
@@ -58,22 +61,29 @@ struct http1 {
   http1_body_cb on_body;
   void *owner;
   struct request *req;
-  /* head accounting */
-  uint64_t line_len, field_len, nfields;
-  unsigned host_count, te_count;
+  int phase;
+  /* the request line */
+  int line_state;
+  uint64_t line_len, blank_len;
+  char version[8];
+  size_t version_len;
+  /* header fields */
+  uint64_t field_len, nfields;
+  unsigned host_count;
   int field_id;
   char field_name[24];
   size_t field_name_len;
-  bool in_head, in_request_line, version_seen, value_started, te_not_chunked;
+  bool value_started;
+  struct list_match te, expect;
   size_t gap_len;     /* framing bytes since the last token */
-  size_t framing_len; /* framing bytes in this message's body (chunk lines) */
-  char line_tail[12]; /* last bytes of an unfinished request line */
-  char token[16];     /* start of a Transfer-Encoding or Expect value */
-  size_t token_len;
-  enum http1_event event; /* why the parser paused */
-  /* bare CR/LF scan over everything that is not body */
+  size_t ows_carried; /* OWS at the end of what llhttp was given */
+  /* bare CR/LF scan over the head's framing bytes */
   const char *scan_pos;
   bool pending_cr, line_start;
+  /* the body */
+  uint64_t body_left; /* Content-Length bytes still to come */
+  struct chunked chunked;
+  enum http1_event event; /* why llhttp paused */
   /* result of the last error */
   int error_status;
   const char *error_reason;
@@ -81,8 +91,11 @@ struct http1 {
 
 void http1_init(struct http1 *h, const struct http1_limits *limits, struct request *req,
                 http1_body_cb on_body, void *owner);
-/* Parses up to len bytes; *consumed says how many were used. */
-enum http1_event http1_execute(struct http1 *h, const char *data, size_t len,
+/* Parses up to len bytes; *consumed says how many were used. With
+ * HTTP1_NEED_MORE, bytes not consumed (whitespace that may end a field line)
+ * must be passed again, with more after them. Whitespace that is framing may be
+ * rewritten in place (an HTAB before a CR becomes a SP). */
+enum http1_event http1_execute(struct http1 *h, char *data, size_t len,
                                size_t *consumed);
 /* After HTTP1_MESSAGE_DONE: ready for the next pipelined request. */
 void http1_next(struct http1 *h);

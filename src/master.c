@@ -404,6 +404,18 @@ static const char *signal_name(int signum) {
   }
 }
 
+/* A terminal sends WINCH to its foreground process group whenever its window
+ * is resized: acting on it there would stop every worker. As Gunicorn does when
+ * not daemonized, WINCH counts only without a controlling terminal (systemd, a
+ * container without a tty). */
+static bool has_controlling_terminal(void) {
+  int fd = open("/dev/tty", O_RDONLY | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0)
+    return false;
+  close(fd);
+  return true;
+}
+
 static void on_signal(uv_signal_t *h, int signum) {
   struct master *m = h->data;
   if (signum == SIGTERM || signum == SIGINT || signum == SIGQUIT) {
@@ -413,6 +425,11 @@ static void on_signal(uv_signal_t *h, int signum) {
   }
   if (m->stopping)
     return;
+  if (signum == SIGWINCH && has_controlling_terminal()) {
+    log_info("Ignoring WINCH: it comes from the terminal when its window is resized "
+             "(WINCH stops the workers only without a controlling terminal)");
+    return;
+  }
   log_info("Handling signal: %s", signal_name(signum));
   if (signum == SIGUSR2) {
     upgrade(m);

@@ -1,11 +1,15 @@
 """Shared fixtures: start the real unixcorn binary on a private socket, talk to it
 over raw sockets, and parse what comes back without any HTTP library in between."""
 
+import fcntl
 import os
+import pty
 from signal import SIGINT, SIGTERM
 import socket
+import struct
 import subprocess
 import tempfile
+import termios
 import time
 
 import pytest
@@ -18,7 +22,7 @@ START_TIMEOUT = 10.0
 class Server:
     """One unixcorn process; logs go to files in its own temporary directory."""
 
-    def __init__(self, workdir, args, sock=None, env=None, wait=True):
+    def __init__(self, workdir, args, sock=None, env=None, wait=True, tty=False):
         self.workdir = workdir
         self.sock = sock if sock is not None else os.path.join(workdir, "app.sock")
         self.stderr_path = os.path.join(workdir, "stderr.log")
@@ -34,10 +38,19 @@ class Server:
         # predecessor's "Listening at" for its own.
         self.stderr_start = file_size(self.stderr_path)
         self.stdout_start = file_size(self.stdout_path)
+        # A session of its own: no controlling terminal, as under systemd, even
+        # when the tests run in one; with tty, a pseudo-terminal becomes it.
+        self.pty = None
+        stdin, preexec = subprocess.DEVNULL, None
+        if tty:
+            self.pty, stdin = pty.openpty()
+            preexec = take_controlling_terminal
         self.proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL,
+            argv, stdin=stdin, start_new_session=True, preexec_fn=preexec,
             stdout=open(self.stdout_path, "ab"), stderr=open(self.stderr_path, "ab"),
             env=dict(os.environ, **(env or {})))
+        if tty:
+            os.close(stdin)
         if wait:
             self.wait_ready()
 
@@ -98,6 +111,16 @@ class Server:
     def signal(self, sig):
         self.proc.send_signal(sig)
 
+    def resize_terminal(self, rows, cols):
+        """What a terminal does when its window is resized: the kernel sends
+        SIGWINCH to the terminal's foreground process group."""
+        fcntl.ioctl(self.pty, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+    def close_terminal(self):
+        if self.pty is not None:
+            os.close(self.pty)
+            self.pty = None
+
     def wait(self, timeout=15.0):
         return self.proc.wait(timeout=timeout)
 
@@ -111,6 +134,12 @@ class Server:
                 self.proc.wait()
                 raise
         return self.proc.returncode
+
+
+def take_controlling_terminal():
+    """preexec_fn, after setsid: stdin, a pty's slave side, becomes the new
+    session's controlling terminal, and this process group its foreground."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
 def file_size(path):
@@ -144,16 +173,17 @@ def workdir():
 
 @pytest.fixture
 def start_server(workdir):
-    """start_server(*args, sock=None, env=None, wait=True, name=None) -> a running
-    Server, stopped at teardown; with a name, its logs live in workdir/name."""
+    """start_server(*args, sock=None, env=None, wait=True, name=None, tty=False) ->
+    a running Server, stopped at teardown; with a name, its logs live in
+    workdir/name; with tty, a pseudo-terminal is its controlling terminal."""
     servers = []
 
-    def start(*args, sock=None, env=None, wait=True, name=None):
+    def start(*args, sock=None, env=None, wait=True, name=None, tty=False):
         d = workdir
         if name:
             d = os.path.join(workdir, name)
             os.makedirs(d, exist_ok=True)
-        srv = Server(d, args, sock=sock, env=env, wait=wait)
+        srv = Server(d, args, sock=sock, env=env, wait=wait, tty=tty)
         servers.append(srv)
         return srv
 
@@ -168,6 +198,7 @@ def start_server(workdir):
             except subprocess.TimeoutExpired:
                 srv.proc.kill()
                 srv.proc.wait()
+        srv.close_terminal()
     reports = [srv.stderr() for srv in servers if any(m in srv.stderr() for m in SANITIZER_MARKS)]
     if reports:
         pytest.fail("sanitizer report in the server's stderr:\n" + reports[0][-6000:])

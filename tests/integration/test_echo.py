@@ -141,29 +141,22 @@ def test_head_reports_length_without_body(server):
     assert (nxt.status, nxt.body) == (200, b"after")
 
 
-class LLHTTP_81_LIMIT(dict):
-    reason = "llhttp 8.1 rejects several chunk extensions, or quoted-pairs in one"
-
-
 CHUNKINGS = {
     "one_chunk": dict(sizes=()),
     "many_small": dict(sizes=[1, 2, 3, 5, 8, 13, 21, 34, 55, 89] * 20),
     "extension": dict(sizes=[100, 1000], ext=b";name=value"),
     "extension_no_value": dict(sizes=[100, 1000], ext=b";x"),
     "extension_quoted": dict(sizes=[100, 1000], ext=b';q="a b"'),
-    # llhttp 8.1 (Debian's) rejects these valid forms with 400; strict xfail
-    # makes the suite notice when a newer parser accepts them.
-    "extension_quoted_pair": LLHTTP_81_LIMIT(dict(sizes=[100, 1000], ext=b';q="a \\" b"')),
-    "extensions_multiple": LLHTTP_81_LIMIT(dict(sizes=[100, 1000], ext=b";a=1;b=2")),
-    "extensions_value_then_bare": LLHTTP_81_LIMIT(dict(sizes=[100, 1000], ext=b";name=value;x")),
+    "extension_quoted_pair": dict(sizes=[100, 1000], ext=b';q="a \\" b"'),
+    "extensions_multiple": dict(sizes=[100, 1000], ext=b";a=1;b=2"),
+    "extensions_value_then_bare": dict(sizes=[100, 1000], ext=b";name=value;x"),
+    "extensions_whitespace": dict(sizes=[100, 1000], ext=b" ; a = 1 ;\tb"),
     "trailers": dict(sizes=[4096], trailers=b"X-Trailer: yes\r\nX-Other: 1\r\n"),
     "empty": dict(sizes=()),
 }
 
 
-@pytest.mark.parametrize("layout", [
-    pytest.param(k, marks=pytest.mark.xfail(strict=True, reason=v.reason))
-    if isinstance(v, LLHTTP_81_LIMIT) else k for k, v in CHUNKINGS.items()])
+@pytest.mark.parametrize("layout", list(CHUNKINGS))
 def test_chunked_request_answered_with_content_length(server, layout):
     body = b"" if layout == "empty" else os.urandom(20000)
     raw = head("POST", "/", [("Host", "x"), ("Transfer-Encoding", "chunked")]) + chunked(

@@ -117,6 +117,22 @@ def test_echo_through_nginx_is_byte_exact(stack, workdir, size, chunked):
         assert a.read() == b.read()
 
 
+@pytest.mark.parametrize("path", ["direct", "nginx"])
+def test_empty_header_values_from_curl_are_served(stack, path):
+    """curl -H 'X-Empty;' sends a field with an empty value, which RFC 9110 5.5
+    allows (field-value = *field-content), as browsers send an empty Referer or
+    Cookie. An empty Content-Type is taken as none."""
+    app, proxy = stack
+    where = ["--unix-socket", app.sock, "http://localhost/"] if path == "direct" else [proxy.url]
+    r = curl("-H", "X-Empty;", "-H", "Cookie;", "-H", "Referer;", "-H", "Content-Type;",
+             "--data-binary", "abc", "-D", "-", *where)
+    assert r.returncode == 0, r.stderr
+    head, _, body = r.stdout.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 "), r.stdout
+    assert b"\r\nContent-Type: application/octet-stream" in head, head
+    assert body == b"abc"
+
+
 def test_upstream_connections_are_reused(stack):
     app, proxy = stack
     for i in range(40):

@@ -265,6 +265,8 @@ def test_usr2_then_term_new_master_rolls_back(start_server, workdir, subreaper):
 
 
 def test_winch_stops_the_workers_and_ttin_brings_one_back(start_server):
+    # No controlling terminal (conftest starts every server in a session of its
+    # own), as under systemd or in a container without a tty.
     srv = start_server("--workers", "2")
     old = wait_workers(srv, 2)
     srv.signal(signal.SIGWINCH)
@@ -283,6 +285,28 @@ def test_winch_stops_the_workers_and_ttin_brings_one_back(start_server):
     assert (resp.status, resp.body) == (200, b"waited\n")
     c.close()
     echo_unix(srv.sock)
+    assert srv.stop() == 0, srv.stderr()
+
+
+def test_a_terminal_resize_stops_no_worker(start_server):
+    """In a terminal (./run, tmux), resizing the window sends WINCH to the whole
+    foreground process group: the master and its workers."""
+    srv = start_server("--workers", "2", tty=True)
+    old = wait_workers(srv, 2)
+    srv.resize_terminal(40, 100)
+    assert wait_until(lambda: "Ignoring WINCH" in srv.stderr()), srv.stderr()
+    srv.resize_terminal(50, 132)
+    assert wait_until(lambda: srv.stderr().count("Ignoring WINCH") == 2), srv.stderr()
+    time.sleep(0.5)  # time enough for workers to stop, if they were going to
+    assert sorted(srv.worker_pids()) == sorted(old), srv.stderr()
+    assert "Handling signal: winch" not in srv.stderr()
+    assert "exited" not in srv.stderr()
+    for i in range(4):
+        echo_unix(srv.sock, b"still serving %d\n" % i)
+    # kill -WINCH by hand is ignored there too: the terminal is what counts.
+    srv.signal(signal.SIGWINCH)
+    assert wait_until(lambda: srv.stderr().count("Ignoring WINCH") == 3), srv.stderr()
+    assert sorted(srv.worker_pids()) == sorted(old)
     assert srv.stop() == 0, srv.stderr()
 
 
