@@ -132,6 +132,13 @@ def echoes(address, timeout=2.0):
         return exchange(s, "POST", b"ping") == (200, b"ping")
 
 
+def answers(address, timeout=2.0):
+    """True if an HTTP server at address answers a small POST with a 200: the
+    start check of a peer that sends a fixed response instead of an echo."""
+    with address.connect(timeout) as s:
+        return exchange(s, "POST", b"ping")[0] == 200
+
+
 def raw_echoes(address, timeout=2.0):
     with address.connect(timeout) as s:
         s.sendall(b"ping")

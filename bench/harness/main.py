@@ -48,8 +48,8 @@ class Case:
     pipeline: int = 1
 
 
-POST = Case("POST 64 B", post=True)
-DIRECT_CASES = (POST, Case("GET"), Case("GET, 10 pipelined", pipeline=10))
+POST = Case(report.POST_64, post=True)
+DIRECT_CASES = (POST, Case(report.GET), Case(report.GET_PIPELINED, pipeline=10))
 
 
 class Bench:
@@ -58,17 +58,26 @@ class Bench:
         build = os.path.abspath(args.build_dir)
         self.unixcorn_bin = os.path.join(build, "unixcorn")
         self.rawecho_bin = os.path.join(build, "rawecho")
+        self.floor_bin = os.path.join(build, "floor")
+        self.variant_bins = [("unixcorn " + name, binary) for name, binary in args.variant]
         self.work = tempfile.mkdtemp(prefix="unixcorn-bench.")
         os.chmod(self.work, 0o755)  # nginx's workers run as nobody when started as root
         self.body64 = os.path.join(self.work, "body64")
         with open(self.body64, "wb") as f:
             f.write(b"x" * 64)
         self.errors = []
-        self.runs = []     # every measured load run of scenarios 1, 2 and 5
+        self.runs = []     # every measured run of scenarios 1, 2, 3 and 5
         self.tables = {}   # scenario: its rows
 
     def sock(self, name):
         return Address.unix(os.path.join(self.work, name + ".sock"))
+
+    def variants(self, scenario, *flags):
+        """The further unixcorn builds (--variant), each on its own socket, so
+        that they run beside the main one."""
+        return [servers.unixcorn(binary, self.work, self.sock("%s-variant%d" % (scenario, i)),
+                                 *flags, name=name)
+                for i, (name, binary) in enumerate(self.variant_bins)]
 
     def fail(self, what, message):
         self.errors.append("%s: %s" % (what, message))
@@ -122,14 +131,18 @@ class Bench:
                                                   " + ".join("%.1f" % c for c in cpu)),
               flush=True)
 
-    def medians(self, scenario):
-        """One row per server and case of a scenario: medians over the repetitions."""
+    def groups(self, scenario):
+        """The runs of a scenario by server and case, in the order they ran."""
         groups = {}
         for run in self.runs:
             if run["scenario"] == scenario:
                 groups.setdefault((run["server"], run["case"]), []).append(run)
+        return groups
+
+    def medians(self, scenario):
+        """One row per server and case of a scenario: medians over the repetitions."""
         rows = []
-        for (server, case), runs in groups.items():
+        for (server, case), runs in self.groups(scenario).items():
             row = dict(server=server, case=case, runs=len(runs),
                        requests=sum(r["requests"] for r in runs))
             for field in ("req_per_s", "cpu_us_per_req", "nginx_cpu_us_per_req"):
@@ -149,7 +162,7 @@ class Bench:
             for case in cases:
                 for server in servers_:
                     key = (server.name, case.name)
-                    if case.pipeline > 1 and not server.keeps_alive:
+                    if case.pipeline > 1 and not server.pipelines:
                         continue
                     if key not in sizes:
                         sizes[key] = self.size_run("%s, %s, %s" % (scenario, *key), server, case)
@@ -173,10 +186,12 @@ class Bench:
     def direct(self):
         print("Scenario 1: direct on the Unix socket", flush=True)
         peers = [servers.unixcorn(self.unixcorn_bin, self.work, self.sock("unixcorn")),
+                 *self.variants("direct"),
                  servers.nginx_echo(self.work, self.sock("nginx")),
                  servers.node_echo(self.work, self.sock("node")),
                  servers.gunicorn(self.work, self.sock("gunicorn")),
-                 servers.uvicorn(self.work, self.sock("uvicorn"))]
+                 servers.uvicorn(self.work, self.sock("uvicorn")),
+                 servers.floor(self.floor_bin, self.work, self.sock("floor"))]
         with contextlib.ExitStack() as stack:
             started = self.start_all(stack, peers)
             self.h2load_runs("direct", started, DIRECT_CASES)
@@ -195,24 +210,40 @@ class Bench:
 
     # Scenario 2: wrk on TCP through the bundled nginx.
 
+    def upstream_apps(self):
+        """Each app behind nginx with the upstream keep-alive settings it is run
+        with: unixcorn and nginx+echo on either transport, the variants and the
+        floor on the Unix socket only, and the floor twice, since it closes
+        after its responses only when told to. A generator, so that each TCP
+        port is picked just before its server starts."""
+        both = ("on", "off")
+        for transport in ("unix", "tcp"):
+            yield servers.unixcorn(self.unixcorn_bin, self.work,
+                                   self.up_address(transport, "unixcorn")), both
+        for variant in self.variants("up"):
+            yield variant, both
+        for transport in ("unix", "tcp"):
+            yield servers.nginx_echo(self.work, self.up_address(transport, "nginx")), both
+        for keepalive in both:
+            yield servers.floor(self.floor_bin, self.work, self.sock("up-floor-" + keepalive),
+                                close=keepalive == "off"), (keepalive,)
+
+    def up_address(self, transport, app):
+        return self.sock("up-" + app) if transport == "unix" else Address.free_tcp_port()
+
     def upstream(self):
         print("Scenario 2: through the bundled nginx (CPU: app + nginx)", flush=True)
         with contextlib.ExitStack() as stack:
             fronts = []  # (case, app server, nginx in front of it)
-            for transport in ("unix", "tcp"):
-                for app in ("unixcorn", "nginx+echo"):
-                    address = (self.sock("up-%s" % app) if transport == "unix"
-                               else Address.free_tcp_port())
-                    server = (servers.unixcorn(self.unixcorn_bin, self.work, address)
-                              if app == "unixcorn" else servers.nginx_echo(self.work, address))
-                    if not self.start(stack, server):
-                        continue
-                    for keepalive in ("on", "off"):
-                        front = servers.front_nginx(self.work, Address.free_tcp_port(),
-                                                    address, keepalive == "on")
-                        if self.start(stack, front):
-                            fronts.append((report.upstream_case(transport, keepalive),
-                                           server, front))
+            for server, keepalives in self.upstream_apps():
+                if not self.start(stack, server):
+                    continue
+                for keepalive in keepalives:
+                    front = servers.front_nginx(self.work, Address.free_tcp_port(), server,
+                                                keepalive == "on")
+                    if self.start(stack, front):
+                        fronts.append((report.upstream_case(server.address.transport, keepalive),
+                                       server, front))
             fronts.sort(key=lambda f: report.UPSTREAM_CASES.index(f[0]))  # apps side by side
             for rep in range(self.settings.reps):
                 for case, server, front in fronts:
@@ -227,29 +258,31 @@ class Bench:
     # Scenario 3: one large body, both modes, beside a raw echo loop.
 
     def large(self):
+        """The servers run side by side and the repetitions are interleaved, as
+        in scenario 1, so that a target can compare runs of one repetition."""
         size = self.settings.big_body
         print("Scenario 3: a %d MiB echo" % (size // MIB), flush=True)
-        cases = [("default", lambda a: servers.unixcorn(self.unixcorn_bin, self.work, a)),
-                 ("--echo-stream", lambda a: servers.unixcorn(self.unixcorn_bin, self.work, a,
-                                                              "--echo-stream")),
-                 ("no HTTP", lambda a: servers.rawecho(self.rawecho_bin, self.work, a))]
-        rows = []
-        for mode, make in cases:
-            server = make(self.sock("large"))
-            with contextlib.ExitStack() as stack:
-                if not self.start(stack, server):
-                    continue
-                what = "large body, %s %s" % (server.name, mode)
-                runs = [self.large_once(what, server, size) for _ in range(self.settings.reps)]
-            runs = [r for r in runs if r]
-            if runs:
-                rows.append(dict(server=server.name, mode=mode, body_mib=size // MIB,
-                                 mib_per_s=statistics.median(r[0] for r in runs),
-                                 cpu_s=statistics.median(r[1] for r in runs),
-                                 rss_growth_mib=max(r[2] for r in runs)))
-        self.tables["large"] = rows
+        cases = [(report.DEFAULT_MODE,
+                  servers.unixcorn(self.unixcorn_bin, self.work, self.sock("large"))),
+                 *((report.DEFAULT_MODE, v) for v in self.variants("large")),
+                 ("--echo-stream", servers.unixcorn(self.unixcorn_bin, self.work,
+                                                    self.sock("large-stream"), "--echo-stream")),
+                 (report.NO_HTTP, servers.rawecho(self.rawecho_bin, self.work,
+                                                  self.sock("large-raw")))]
+        with contextlib.ExitStack() as stack:
+            cases = [(mode, server) for mode, server in cases if self.start(stack, server)]
+            for rep in range(self.settings.reps):
+                for mode, server in cases:
+                    self.large_once(rep, mode, server, size)
+        self.tables["large"] = [
+            dict(server=server, mode=mode, body_mib=size // MIB,
+                 mib_per_s=statistics.median(r["mib_per_s"] for r in runs),
+                 cpu_s=statistics.median(r["cpu_s"] for r in runs),
+                 rss_growth_mib=max(r["rss_growth_mib"] for r in runs))
+            for (server, mode), runs in self.groups("large").items()]
 
-    def large_once(self, what, server, size):
+    def large_once(self, rep, mode, server, size):
+        what = "large body, %s %s" % (server.name, mode)
         server.reset_peak()
         rss = server.rss_kib()
         cpu = server.cpu_seconds()
@@ -257,20 +290,23 @@ class Bench:
             seconds = client.big_echo(server.address, size, http=server.http)
         except (client.HTTPError, OSError) as e:
             self.fail(what, str(e))
-            return None
-        run = (size / MIB / seconds, server.cpu_seconds() - cpu,
-               (server.peak_rss_kib() - rss) / 1024)
-        print("  %s: %.0f MiB/s, CPU %.2f s, RSS growth %.1f MiB" % ((what,) + run), flush=True)
-        return run
+            return
+        run = dict(scenario="large", server=server.name, case=mode, rep=rep,
+                   mib_per_s=size / MIB / seconds, cpu_s=server.cpu_seconds() - cpu,
+                   rss_growth_mib=(server.peak_rss_kib() - rss) / 1024)
+        self.runs.append(run)
+        print("  %s: %.0f MiB/s, CPU %.2f s, RSS growth %.1f MiB"
+              % (what, run["mib_per_s"], run["cpu_s"], run["rss_growth_mib"]), flush=True)
 
     # Scenario 4: idle keep-alive connections.
 
     def idle(self):
         n = self.settings.idle
         print("Scenario 4: %d idle keep-alive connections" % n, flush=True)
+        unixcorn_flags = ("--worker-connections", str(n + 100), "--keepalive", str(KEEPALIVE_IDLE))
         peers = [servers.unixcorn(self.unixcorn_bin, self.work, self.sock("idle-unixcorn"),
-                                  "--worker-connections", str(n + 100),
-                                  "--keepalive", str(KEEPALIVE_IDLE)),
+                                  *unixcorn_flags),
+                 *self.variants("idle", *unixcorn_flags),
                  # nginx closes idle keep-alive connections once fewer than 1/16 of
                  # its worker_connections are free
                  servers.nginx_echo(self.work, self.sock("idle-nginx"), connections=2 * n,
@@ -319,6 +355,16 @@ def raise_fd_limit(want):
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+def variant(text):
+    """--variant NAME=PATH: (NAME, the binary's absolute path)."""
+    name, _, path = text.partition("=")
+    if not name or not path:
+        raise argparse.ArgumentTypeError("expected NAME=PATH, got %r" % text)
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        raise argparse.ArgumentTypeError("%s is not an executable file" % path)
+    return name, os.path.abspath(path)
+
+
 def main():
     parser = argparse.ArgumentParser(prog="bench/run", description=__doc__)
     parser.add_argument("--quick", action="store_true",
@@ -326,7 +372,14 @@ def main():
     parser.add_argument("--only", default=",".join(SCENARIOS),
                         help="comma-separated scenarios to run (default: all): "
                         + ", ".join(SCENARIOS))
-    parser.add_argument("--build-dir", required=True, help="where unixcorn and rawecho are")
+    parser.add_argument("--variant", type=variant, action="append", default=[],
+                        metavar="NAME=PATH",
+                        help="a further unixcorn binary, run as server \"unixcorn NAME\" "
+                        "beside the main one in scenarios 1 to 4 to compare builds; the "
+                        "targets stay the main one's. Repeatable. bench/run runs from the "
+                        "repository's root, so a relative PATH starts there")
+    parser.add_argument("--build-dir", required=True,
+                        help="where unixcorn, rawecho and floor are")
     parser.add_argument("--results", required=True, help="directory for CSV, PNG and tables")
     args = parser.parse_args()
     settings = QUICK if args.quick else FULL
@@ -334,6 +387,9 @@ def main():
     unknown = set(chosen) - set(SCENARIOS)
     if unknown:
         parser.error("unknown scenario(s): " + ", ".join(sorted(unknown)))
+    names = [name for name, _ in args.variant]
+    if len(set(names)) < len(names):
+        parser.error("each --variant needs a NAME of its own")
     raise_fd_limit(settings.idle + 1000)
     # A TERM or Ctrl-C unwinds through the with-blocks, which stop the servers.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(130))
@@ -350,7 +406,7 @@ def main():
     finally:
         shutil.rmtree(bench.work, ignore_errors=True)
     report.write(args.results, bench.tables, bench.runs, machine, settings,
-                 time.monotonic() - started, bench.errors, quick=args.quick)
+                 time.monotonic() - started, bench.errors, args.quick, args.variant)
     return 1 if bench.errors else 0
 
 

@@ -14,7 +14,11 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BARS_GP = os.path.join(HERE, "bars.gp")
-UNIXCORN, NGINX_ECHO, NODE = "unixcorn", "nginx+echo", "node"
+UNIXCORN, NGINX_ECHO, NODE, FLOOR = "unixcorn", "nginx+echo", "node", "floor"
+RAW_ECHO = "raw echo loop (C)"
+# The cases of scenario 1 and the modes of scenario 3 that targets name.
+POST_64, GET, GET_PIPELINED = "POST 64 B", "GET", "GET, 10 pipelined"
+DEFAULT_MODE, NO_HTTP = "default", "no HTTP"
 
 
 # The machine and the software versions.
@@ -194,24 +198,39 @@ def targets(tables, runs):
     out = []
     for case in unique(r["case"] for r in tables.get("direct", [])):
         mine = (UNIXCORN, case)
-        for theirs, field, limit, at_least in (
-                (NGINX_ECHO, "req_per_s", 0.95, True),
-                (NGINX_ECHO, "cpu_us_per_req", 0.9, False),
-                (NODE, "cpu_us_per_req", 0.5, False)):
+        against = [(NGINX_ECHO, "req_per_s", 0.95, True),
+                   (NGINX_ECHO, "cpu_us_per_req", 0.9, False),
+                   (NODE, "cpu_us_per_req", 0.5, False)]
+        if case in (POST_64, GET):  # the floor cannot pipeline
+            against.append((FLOOR, "cpu_us_per_req", 1.1, False))
+        for theirs, field, limit, at_least in against:
             out.append(_ratio("1. %s: %s vs %s" % (case, "req/s" if at_least else "CPU/req",
                                                   theirs),
                               paired_ratio(runs, "direct", mine, (theirs, case), field),
                               limit, at_least))
     for case in unique(r["case"] for r in tables.get("upstream", [])):
-        out.append(_ratio("2. upstream %s: req/s vs nginx+echo" % case,
-                          paired_ratio(runs, "upstream", (UNIXCORN, case), (NGINX_ECHO, case),
-                                       "req_per_s"), 0.95, True))
+        against = [(NGINX_ECHO, "req_per_s", 0.95, True)]
+        if case == upstream_case("unix", "off"):
+            against += [(NGINX_ECHO, "req_per_s", 1.0, True),
+                        (NGINX_ECHO, "cpu_us_per_req", 0.9, False),
+                        (FLOOR, "cpu_us_per_req", 1.2, False)]
+        for theirs, field, limit, at_least in against:
+            out.append(_ratio("2. upstream %s: %s vs %s"
+                              % (case, "req/s" if at_least else "app CPU/req", theirs),
+                              paired_ratio(runs, "upstream", (UNIXCORN, case), (theirs, case),
+                                           field), limit, at_least))
     for r in tables.get("large", []):
         if r["server"] == UNIXCORN:
             out.append(_bound("3. RSS growth, %s" % r["mode"], r["rss_growth_mib"], 16, "MiB"))
+            if r["mode"] == DEFAULT_MODE:
+                out.append(_ratio("3. MiB/s, %s vs %s" % (DEFAULT_MODE, RAW_ECHO),
+                                  paired_ratio(runs, "large", (UNIXCORN, DEFAULT_MODE),
+                                               (RAW_ECHO, NO_HTTP), "mib_per_s"), 0.4, True))
     for r in tables.get("idle", []):
         if r["server"] == UNIXCORN:
-            out.append(_bound("4. RSS per idle connection", r["kib_per_connection"], 2, "KiB"))
+            for limit in (2, 0.5):
+                out.append(_bound("4. RSS per idle connection", r["kib_per_connection"],
+                                  limit, "KiB"))
     return out
 
 
@@ -226,14 +245,20 @@ def write_csv(path, rows):
                              for k, v in row.items()})
 
 
-def summary(tables, runs, goals, machine_facts, settings, elapsed, errors, quick):
+def summary(tables, runs, goals, machine_facts, settings, elapsed, errors, quick, variants):
+    options = (" --quick" if quick else "") + "".join(" --variant %s=%s" % v for v in variants)
     parts = ["## unixcorn benchmark%s" % (" (--quick)" if quick else ""), "",
              "Command: `bench/run%s`. Each server has one worker or one process. "
              "Every load run is repeated %d× (interleaved across servers) and the medians "
              "are shown; each aims at %d s. CPU is user+system time of the server's whole "
              "process tree over the run, divided by the requests it served. A target's "
-             "ratio is the median of the ratios within each repetition."
-             % (" --quick" if quick else "", settings.reps, settings.duration), ""]
+             "ratio is the median of the ratios within each repetition. The floor "
+             "(bench/peers/floor.c) is the least any HTTP server can do per request: one "
+             "read, then one write of a fixed 64-byte response, parsing nothing."
+             % (options, settings.reps, settings.duration), ""]
+    if variants:
+        parts += ["\"unixcorn NAME\" is the unixcorn binary given as --variant NAME=PATH; "
+                  "the targets are the main unixcorn's.", ""]
     parts += ["- %s: %s" % kv for kv in machine_facts.items()]
     parts.append("- took: %.0f s" % elapsed)
     for name, render in TABLES.items():
@@ -316,7 +341,7 @@ def charts(results, tables):
     shutil.rmtree(tmp)
 
 
-def write(results, tables, runs, machine_facts, settings, elapsed, errors, quick):
+def write(results, tables, runs, machine_facts, settings, elapsed, errors, quick, variants):
     os.makedirs(results, exist_ok=True)
     for name, rows in dict(tables, runs=runs).items():
         if rows:
@@ -325,7 +350,8 @@ def write(results, tables, runs, machine_facts, settings, elapsed, errors, quick
     if goals:
         write_csv(os.path.join(results, "targets.csv"),
                   [dict(zip(("target", "measured", "wanted", "verdict"), g)) for g in goals])
-    text = summary(tables, runs, goals, machine_facts, settings, elapsed, errors, quick)
+    text = summary(tables, runs, goals, machine_facts, settings, elapsed, errors, quick,
+                   variants)
     with open(os.path.join(results, "summary.md"), "w") as f:
         f.write(text)
     print()

@@ -28,12 +28,15 @@ class ServerError(Exception):
 
 class Server:
     """A server process tree. Use as a context manager: started on entry (an
-    HTTP server must echo a POST before it counts as up), stopped on exit."""
+    HTTP server must echo a POST, or with echoes=False answer it with a 200,
+    before it counts as up), stopped on exit. pipelines=False: it cannot answer
+    pipelined requests, as a server without keep-alive cannot either."""
 
-    def __init__(self, name, argv, address, work, *, http=True, keeps_alive=True,
-                 stop_signal=signal.SIGTERM):
+    def __init__(self, name, argv, address, work, *, http=True, echoes=True, keeps_alive=True,
+                 pipelines=True, stop_signal=signal.SIGTERM):
         self.name, self.argv, self.address, self.work = name, argv, address, work
-        self.http, self.keeps_alive, self.stop_signal = http, keeps_alive, stop_signal
+        self.http, self.echoes, self.keeps_alive = http, echoes, keeps_alive
+        self.pipelines, self.stop_signal = pipelines and keeps_alive, stop_signal
         self.proc = None
         self.log_path = os.path.join(work, "%s.%d.log" % (name.split()[0], next(_serial)))
 
@@ -51,7 +54,10 @@ class Server:
                                              stdout=subprocess.DEVNULL, stderr=log, cwd=self.work)
         except OSError as e:
             raise ServerError("%s could not be run: %s" % (self.name, e)) from e
-        check = client.echoes if self.http else client.raw_echoes
+        if not self.http:
+            check = client.raw_echoes
+        else:
+            check = client.echoes if self.echoes else client.answers
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
@@ -66,7 +72,7 @@ class Server:
                 pass
             if time.monotonic() > deadline:
                 self.stop()
-                raise ServerError("%s did not echo on %s within %.0f s:\n%s"
+                raise ServerError("%s did not answer on %s within %.0f s:\n%s"
                                   % (self.name, self.address, timeout, self.log_tail()))
             time.sleep(0.1)
 
@@ -138,7 +144,7 @@ def nginx_prefix(work, name):
 
 
 # The servers under test. Each has one worker or one process, and each echoes
-# the request body with its Content-Type.
+# the request body with its Content-Type, but for the floor.
 
 def unixcorn(binary, work, address, *flags, name="unixcorn"):
     return Server(name, [binary, "--bind", str(address), "--log-level", "warning",
@@ -175,13 +181,22 @@ def uvicorn(work, address, keepalive=5):
                   address, work)
 
 
+def floor(binary, work, address, close=False):
+    """The least an HTTP server can do per request: one read, one fixed 64-byte
+    response, no parsing (peers/floor.c). close: close after each response, for
+    nginx without upstream keep-alive."""
+    return Server("floor", [binary, *(["--close"] if close else []), str(address)],
+                  address, work, echoes=False, pipelines=False)
+
+
 def rawecho(binary, work, address):
     return Server("raw echo loop (C)", [binary, address.path], address, work, http=False)
 
 
 # The bundled nginx in front (scenario 2): the shipped files, with only the
 # listen port, the upstream address and, for the variant without upstream
-# keep-alive, the keepalive line changed.
+# keep-alive, the keepalive line changed. It answers as the app behind it does,
+# so it counts as up once a POST through it gets the app's answer.
 
 SHIPPED_NGINX = os.path.join(REPO, "nginx")
 LISTEN_LINE = "listen 127.0.0.1:8080;"
@@ -189,14 +204,14 @@ UPSTREAM_LINE = "server unix:/tmp/app.sock "
 KEEPALIVE_LINE = "keepalive 32;"
 
 
-def front_nginx(work, listen, upstream, keepalive):
-    name = "front-%s-%s" % (upstream.transport, "ka" if keepalive else "noka")
+def front_nginx(work, listen, app, keepalive):
+    name = "front-%s-%s" % (app.address.transport, "ka" if keepalive else "noka")
     confdir = nginx_prefix(work, name + "-conf")
-    changes = {LISTEN_LINE: "listen %s;" % listen, UPSTREAM_LINE: "server %s " % upstream}
+    changes = {LISTEN_LINE: "listen %s;" % listen, UPSTREAM_LINE: "server %s " % app.address}
     if not keepalive:
         changes[KEEPALIVE_LINE] = "# keepalive 32;"
     write_substituted([os.path.join(SHIPPED_NGINX, name) for name in os.listdir(SHIPPED_NGINX)],
                       changes, confdir)
     prefix = nginx_prefix(work, name)
     return Server("nginx (front)", [NGINX, "-p", prefix, "-c", os.path.join(confdir, "nginx.conf")],
-                  listen, work)
+                  listen, work, echoes=app.echoes)
