@@ -37,7 +37,7 @@ void chunked_init(struct chunked *ch, uint64_t field_size_max) {
   *ch = (struct chunked){.state = S_SIZE_START, .field_size_max = field_size_max};
 }
 
-static enum chunked_event fail(struct chunked *ch, int status, const char *reason) {
+static enum chunked_event refuse(struct chunked *ch, int status, const char *reason) {
   ch->state = S_ERROR;
   ch->error_status = status;
   ch->error_reason = reason;
@@ -46,7 +46,7 @@ static enum chunked_event fail(struct chunked *ch, int status, const char *reaso
 
 /* A byte that has no place here: an LF alone is named as such. */
 static enum chunked_event invalid(struct chunked *ch, unsigned char c, const char *what) {
-  return fail(ch, 400, c == '\n' ? "Bare LF in request framing" : what);
+  return refuse(ch, 400, c == '\n' ? "Bare LF in request framing" : what);
 }
 
 static enum chunked_event to(struct chunked *ch, int state) {
@@ -74,7 +74,7 @@ static enum chunked_event after_element(struct chunked *ch, unsigned char c,
 
 static enum chunked_event size_digit(struct chunked *ch, unsigned char c) {
   if (ch->size > UINT64_MAX >> 4)
-    return fail(ch, 400, "Chunk size too large");
+    return refuse(ch, 400, "Chunk size too large");
   ch->size = ch->size << 4 | hex_value(c);
   return to(ch, S_SIZE);
 }
@@ -82,7 +82,7 @@ static enum chunked_event size_digit(struct chunked *ch, unsigned char c) {
 /* One byte of a chunk-size line, before its CR. */
 static enum chunked_event size_line(struct chunked *ch, unsigned char c) {
   if (c != '\r' && ++ch->line_len > CHUNK_LINE_MAX)
-    return fail(ch, 400, "Chunk extension too long");
+    return refuse(ch, 400, "Chunk extension too long");
   bool ows = is_ows((char)c), tchar = char_is(c, CHAR_TCHAR);
   switch (ch->state) {
   case S_SIZE_START:
@@ -98,7 +98,7 @@ static enum chunked_event size_line(struct chunked *ch, unsigned char c) {
   case S_EXT_NAME_WS:
     if (ows)
       return CHUNKED_NEED_MORE;
-    return c == '\r' ? fail(ch, 400, "Invalid chunk extension")
+    return c == '\r' ? refuse(ch, 400, "Invalid chunk extension")
                      : after_element(ch, c, ch->state == S_EXT_NAME_WS);
   case S_EXT_NAME_START:
     return ows     ? CHUNKED_NEED_MORE
@@ -130,13 +130,13 @@ static enum chunked_event size_line(struct chunked *ch, unsigned char c) {
 /* field-line = field-name ":" OWS field-value OWS; checked, then dropped. */
 static enum chunked_event trailer_line(struct chunked *ch, unsigned char c) {
   if (c != '\r' && ++ch->line_len > ch->field_size_max && ch->field_size_max != 0)
-    return fail(ch, 431, "Request header field too large");
+    return refuse(ch, 431, "Request header field too large");
   switch (ch->state) {
   case S_TRAILER_START:
     if (c == '\r')
       return to(ch, S_END_LF);
     if (is_ows((char)c))
-      return fail(ch, 400, "Obsolete line folding");
+      return refuse(ch, 400, "Obsolete line folding");
     return char_is(c, CHAR_TCHAR) ? to(ch, S_TRAILER_NAME)
                                   : invalid(ch, c, "Invalid trailer field");
   case S_TRAILER_NAME:
@@ -155,7 +155,7 @@ static enum chunked_event trailer_line(struct chunked *ch, unsigned char c) {
 /* The LF of a CRLF whose CR was seen. */
 static enum chunked_event line_end(struct chunked *ch, unsigned char c) {
   if (c != '\n')
-    return fail(ch, 400, "Bare CR in request framing");
+    return refuse(ch, 400, "Bare CR in request framing");
   ch->line_len = 0;
   switch (ch->state) {
   case S_SIZE_LF:
@@ -172,7 +172,7 @@ static enum chunked_event line_end(struct chunked *ch, unsigned char c) {
 
 static enum chunked_event framing_byte(struct chunked *ch, unsigned char c) {
   if (++ch->framing > CHUNK_FRAMING_MAX + ch->data_total)
-    return fail(ch, 400, "Too much chunk framing");
+    return refuse(ch, 400, "Too much chunk framing");
   switch (ch->state) {
   case S_SIZE_LF:
   case S_DATA_LF:
@@ -180,7 +180,7 @@ static enum chunked_event framing_byte(struct chunked *ch, unsigned char c) {
   case S_END_LF: return line_end(ch, c);
   case S_DATA_CR:
     return c == '\r' ? to(ch, S_DATA_LF)
-                     : fail(ch, 400, "Chunk data longer than its size");
+                     : refuse(ch, 400, "Chunk data longer than its size");
   case S_TRAILER_START:
   case S_TRAILER_NAME:
   case S_TRAILER_VALUE: return trailer_line(ch, c);

@@ -36,11 +36,11 @@ static void on_handle_closed(uv_handle_t *h) {
 static void close_now(struct client *cl) {
   if (cl->fd < 0)
     return;
-  struct client_host *host = cl->host;
+  struct client_set *set = cl->set;
   if (cl->polling)
     uv_close((uv_handle_t *)&cl->poll, on_handle_closed);
   uv_close((uv_handle_t *)&cl->timer, on_handle_closed);
-  poller_forget(&host->poller, &cl->watch, cl->fd);
+  poller_forget(&set->poller, &cl->watch, cl->fd);
   close(cl->fd);
   log_debug("Connection %d from %s closed", cl->fd, cl->conn.peer.addr);
   cl->fd = -1;
@@ -48,26 +48,26 @@ static void close_now(struct client *cl) {
   if (cl->prev)
     cl->prev->next = cl->next;
   else
-    host->clients = cl->next;
+    set->clients = cl->next;
   if (cl->next)
     cl->next->prev = cl->prev;
-  host->nclients--;
-  host->closed(host);
+  set->nclients--;
+  set->closed(set);
 }
 
-static uint64_t now_ms(struct client *cl) {
-  return cl->host->env->now_ms = uv_now(cl->host->loop);
+static uint64_t tick_clock(struct client *cl) {
+  return cl->set->env->now_ms = uv_now(cl->set->loop);
 }
 
-/* Joining the host's poller costs one epoll_ctl and leaving it nothing, but
+/* Joining the set's poller costs one epoll_ctl and leaving it nothing, but
  * every turn of the loop that finds it ready makes a second epoll_wait. So a
  * connection starts there, and once it is kept alive after a response it moves
  * to a uv_poll_t of its own, which costs more to set up (see poller.h) and
  * nothing per turn. */
 static int move_to_own_poll(struct client *cl) {
-  int err = poller_set(&cl->host->poller, &cl->watch, cl->fd, 0);
+  int err = poller_set(&cl->set->poller, &cl->watch, cl->fd, 0);
   if (err == 0)
-    err = uv_poll_init(cl->host->loop, &cl->poll, cl->fd);
+    err = uv_poll_init(cl->set->loop, &cl->poll, cl->fd);
   if (err < 0)
     return err;
   cl->poll.data = cl;
@@ -83,7 +83,7 @@ static int watch_socket(struct client *cl, int events) {
       return err;
   }
   if (!cl->polling)
-    return poller_set(&cl->host->poller, &cl->watch, cl->fd, events);
+    return poller_set(&cl->set->poller, &cl->watch, cl->fd, events);
   if (events != cl->poll_events) {
     cl->poll_events = events;
     return events ? uv_poll_start(&cl->poll, events, on_poll) : uv_poll_stop(&cl->poll);
@@ -114,7 +114,7 @@ static void arm_timer(struct client *cl, uint64_t deadline) {
   }
   if (cl->timer_due != 0 && cl->timer_due <= deadline)
     return;
-  uint64_t now = uv_now(cl->host->loop);
+  uint64_t now = uv_now(cl->set->loop);
   uv_timer_start(&cl->timer, on_timer, deadline > now ? deadline - now : 0, 0);
   cl->timer_due = deadline;
 }
@@ -146,7 +146,7 @@ static void begin_close(struct client *cl) {
   }
   shutdown(cl->fd, SHUT_WR);
   cl->lingering = true;
-  cl->linger_until = now_ms(cl) + LINGER_MS;
+  cl->linger_until = tick_clock(cl) + LINGER_MS;
   if (!set_events(cl, UV_READABLE))
     return;
   arm_timer(cl, cl->linger_until);
@@ -227,7 +227,7 @@ static void drive(struct client *cl) {
 }
 
 static void on_events(struct client *cl, int status, int events) {
-  now_ms(cl);
+  tick_clock(cl);
   if (cl->lingering) {
     linger_read(cl);
     return;
@@ -253,7 +253,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
 
 static void on_timer(uv_timer_t *t) {
   struct client *cl = t->data;
-  uint64_t now = now_ms(cl);
+  uint64_t now = tick_clock(cl);
   cl->timer_due = 0;
   if (cl->lingering) {
     if (now >= cl->linger_until)
@@ -268,25 +268,25 @@ static void on_timer(uv_timer_t *t) {
   drive(cl);
 }
 
-int client_start(struct client_host *host, int fd, const struct peer *peer) {
+int client_start(struct client_set *set, int fd, const struct peer *peer) {
   size_t off = state_offset();
-  struct client *cl = calloc(1, off + host->env->app->state_size);
+  struct client *cl = calloc(1, off + set->env->app->state_size);
   if (cl == NULL) {
     close(fd);
     return -ENOMEM;
   }
-  uv_timer_init(host->loop, &cl->timer);
+  uv_timer_init(set->loop, &cl->timer);
   cl->timer.data = cl;
   cl->open_handles = 1;
-  cl->host = host;
+  cl->set = set;
   cl->fd = fd;
-  host->env->now_ms = uv_now(host->loop);
-  conn_init(&cl->conn, host->env, peer, (char *)cl + off);
-  cl->next = host->clients;
-  if (host->clients)
-    host->clients->prev = cl;
-  host->clients = cl;
-  host->nclients++;
+  set->env->now_ms = uv_now(set->loop);
+  conn_init(&cl->conn, set->env, peer, (char *)cl + off);
+  cl->next = set->clients;
+  if (set->clients)
+    set->clients->prev = cl;
+  set->clients = cl;
+  set->nclients++;
   log_debug("Connection %d from %s opened", fd, peer->addr);
   drive(cl);
   return 0;
@@ -303,14 +303,14 @@ void client_abort(struct client *cl) {
   close_now(cl);
 }
 
-int client_host_init(struct client_host *host, uv_loop_t *loop, struct conn_env *env,
-                     void (*closed)(struct client_host *), bool forks) {
-  *host = (struct client_host){.loop = loop, .env = env, .closed = closed};
-  return poller_init(&host->poller, loop, on_ready, forks);
+int client_set_init(struct client_set *set, uv_loop_t *loop, struct conn_env *env,
+                    void (*closed)(struct client_set *), bool forks) {
+  *set = (struct client_set){.loop = loop, .env = env, .closed = closed};
+  return poller_init(&set->poller, loop, on_ready, forks);
 }
 
-void client_host_close(struct client_host *host) {
-  while (host->clients != NULL)
-    close_now(host->clients);
-  poller_close(&host->poller);
+void client_set_close(struct client_set *set) {
+  while (set->clients != NULL)
+    close_now(set->clients);
+  poller_close(&set->poller);
 }

@@ -5,6 +5,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,15 +37,22 @@ void config_defaults(struct config *cfg) {
     parse_ip_list(cfg, DEFAULT_FORWARDED_ALLOW);
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, const char *a, const char *b) {
-  snprintf(err, errlen, fmt, a, b);
+static int config_error(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Writes the reason into err; returns -1. */
+static int config_error(char *err, size_t errlen, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, errlen, fmt, ap);
+  va_end(ap);
   return -1;
 }
 
 static int parse_unix(struct bind_addr *b, const char *path, char *err, size_t errlen) {
   size_t len = strlen(path);
   if (len == 0)
-    return fail(err, errlen, "empty socket path in '%s%s'", "unix:", path);
+    return config_error(err, errlen, "empty socket path in 'unix:%s'", path);
   if (len > UNIX_PATH_MAX_LEN) {
     snprintf(err, errlen,
              "socket path is %zu bytes; a Unix socket path holds at most %zu: %s", len,
@@ -90,24 +98,24 @@ int bind_addr_parse(struct bind_addr *b, const char *text, char *err, size_t err
   if (text[0] == '[') {
     const char *close = strchr(text, ']');
     if (close == NULL || close[1] != ':')
-      return fail(err, errlen, "expected [IPV6]:PORT, got '%s'%s", text, "");
+      return config_error(err, errlen, "expected [IPV6]:PORT, got '%s'", text);
     host = text + 1;
     host_len = (size_t)(close - host);
     colon = close + 1;
   } else {
     colon = strrchr(text, ':');
     if (colon == NULL)
-      return fail(err, errlen, "expected unix:PATH, HOST:PORT or [IPV6]:PORT, got '%s'%s",
-                  text, "");
+      return config_error(err, errlen,
+                          "expected unix:PATH, HOST:PORT or [IPV6]:PORT, got '%s'", text);
     host_len = (size_t)(colon - text);
     if (memchr(text, ':', host_len) != NULL)
-      return fail(err, errlen, "IPv6 addresses go in brackets, as [::1]:PORT: '%s'%s",
-                  text, "");
+      return config_error(err, errlen,
+                          "IPv6 addresses go in brackets, as [::1]:PORT: '%s'", text);
   }
   if (host_len >= sizeof b->host)
-    return fail(err, errlen, "host name too long in '%s'%s", text, "");
+    return config_error(err, errlen, "host name too long in '%s'", text);
   if (parse_port(colon + 1, &b->port) < 0)
-    return fail(err, errlen, "bad port in '%s': expected 0 to 65535%s", text, "");
+    return config_error(err, errlen, "bad port in '%s': expected 0 to 65535", text);
   b->kind = BIND_TCP;
   memcpy(b->host, host, host_len);
   b->host[host_len] = '\0';
@@ -446,7 +454,7 @@ static const struct option_spec *find_short(char c) {
 
 static int apply_bind(struct config *cfg, const char *v, char *err, size_t errlen) {
   if (cfg->nbinds == CONFIG_MAX_BINDS)
-    return fail(err, errlen, "at most %d addresses%s", "16", "");
+    return config_error(err, errlen, "at most %d addresses", CONFIG_MAX_BINDS);
   return bind_addr_parse(&cfg->binds[cfg->nbinds++], v, err, errlen);
 }
 
@@ -467,7 +475,7 @@ static int apply_value(struct config *cfg, enum opt_id id, const char *v, char *
     return bind_addr_parse(&cfg->metrics_bind, v, err, errlen);
   case OPT_BACKLOG:
     if (parse_uint(v, 65535, &n) < 0 || n == 0)
-      return fail(err, errlen, "expected a number from 1 to 65535, got '%s'%s", v, "");
+      return config_error(err, errlen, "expected a number from 1 to 65535, got '%s'", v);
     cfg->backlog = (int)n;
     return 0;
   case OPT_KEEPALIVE: return parse_seconds(v, &cfg->keepalive_ms);
@@ -484,7 +492,7 @@ static int apply_value(struct config *cfg, enum opt_id id, const char *v, char *
   case OPT_SOCKET_GROUP:
     cfg->socket_group_set = true;
     return parse_id(v, false, &cfg->socket_gid) < 0
-               ? fail(err, errlen, "no such group: '%s'%s", v, "")
+               ? config_error(err, errlen, "no such group: '%s'", v)
                : 0;
   case OPT_FORWARDED_ALLOW: return parse_ip_list(cfg, v);
   case OPT_WORKER_CONNECTIONS:

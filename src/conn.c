@@ -81,7 +81,7 @@ void conn_release(struct conn *c) {
 /* The client as the access log names it: for a trusted proxy, the last
  * X-Forwarded-For entry, which that proxy appended itself (the earlier ones
  * are whatever the client claimed). */
-static const char *client_host(const struct conn *c, size_t *len) {
+static const char *client_address(const struct conn *c, size_t *len) {
   const struct request *r = &c->req;
   const char *xff = request_str(r, r->forwarded_for);
   if (!c->peer.trusted || xff == NULL) {
@@ -105,12 +105,12 @@ static const char *client_host(const struct conn *c, size_t *len) {
 static void log_request(struct conn *c) {
   struct conn_stats *st = &c->env->stats;
   st->requests++;
-  st->responses[c->status >= 100 && c->status < 600 ? c->status / 100 : 0]++;
+  st->responses[status_class(c->status)]++;
   if (!log_access_enabled())
     return;
   const struct request *r = &c->req;
   size_t host_len;
-  const char *host = client_host(c, &host_len);
+  const char *host = client_address(c, &host_len);
   struct access_entry e = {
       .host = host,
       .host_len = host_len,
@@ -140,7 +140,7 @@ static void set_state(struct conn *c, enum conn_state s) {
 }
 
 /* Answers with an error status if nothing was sent yet, then closes. */
-static void fail(struct conn *c, int status, const char *reason) {
+static void fail_request(struct conn *c, int status, const char *reason) {
   bool in_request = c->state != CONN_IDLE || status == 408;
   c->keep_alive = false;
   c->failed = true;
@@ -180,22 +180,22 @@ static void head_done(struct conn *c) {
   c->keep_alive = r->keep_alive && c->env->cfg->keepalive_ms > 0 && !c->env->stopping;
   if (r->expect_continue && r->version_minor >= 1 &&
       buf_append(&c->out, continue_line, sizeof continue_line - 1) < 0) {
-    fail(c, 500, "Out of memory");
+    fail_request(c, 500, "Out of memory");
     return;
   }
   c->app_active = true;
   int status = c->env->app->on_head(c, c->app_state);
   if (status != 0)
-    fail(c, status, "Rejected by the application");
+    fail_request(c, status, "Rejected by the application");
 }
 
 static void message_done(struct conn *c) {
   set_state(c, CONN_RESPONDING);
   int status = c->env->app->on_complete(c, c->app_state);
   if (status != 0)
-    fail(c, status, "The application failed");
+    fail_request(c, status, "The application failed");
   else if (!c->response_ended)
-    fail(c, 500, "The application did not finish its response");
+    fail_request(c, 500, "The application did not finish its response");
 }
 
 static void process(struct conn *c) {
@@ -216,7 +216,7 @@ static void process(struct conn *c) {
     else if (ev == HTTP1_MESSAGE_DONE)
       message_done(c);
     else if (ev == HTTP1_ERROR)
-      fail(c, c->http.error_status, c->http.error_reason);
+      fail_request(c, c->http.error_status, c->http.error_reason);
     else
       break; /* what is left waits for more input */
   }
@@ -338,8 +338,8 @@ void conn_expire(struct conn *c) {
       return;
     }
     __attribute__((fallthrough)); /* a new connection that never sent a head */
-  case CONN_HEAD: fail(c, 408, "The request head did not arrive in time"); return;
-  case CONN_BODY: fail(c, 408, "The request body stalled"); return;
+  case CONN_HEAD: fail_request(c, 408, "The request head did not arrive in time"); return;
+  case CONN_BODY: fail_request(c, 408, "The request body stalled"); return;
   default: /* the client stopped reading its response */
     end_app(c);
     c->out.len = c->out_pos = 0;

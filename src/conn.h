@@ -14,7 +14,7 @@
 
 /* Counters of one process, for the master's metrics. */
 struct conn_stats {
-  uint64_t responses[6]; /* by status class */
+  uint64_t responses[STATUS_CLASSES];
   uint64_t bytes_in, bytes_out;
   uint64_t requests; /* answered, of any status */
 };

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "http1.h"
+#include "request.h"
 #include "response.h"
 
 struct conn;

@@ -6,13 +6,15 @@
 
 #include <stdint.h>
 
+#include "response.h"
+
 #define HEARTBEAT_INTERVAL_MS 200
 #define HEARTBEAT_VERSION 1
 
 struct worker_report {
   uint32_t version;
   uint32_t pid;
-  uint64_t responses[6]; /* by status class: [2] counts 2xx */
+  uint64_t responses[STATUS_CLASSES];
   uint64_t bytes_in, bytes_out;
   uint64_t in_flight; /* requests begun and not yet answered */
   uint64_t connections;

@@ -55,7 +55,7 @@ static struct http1 *from_parser(llhttp_t *p) {
   return (struct http1 *)p->data;
 }
 
-static int fail(struct http1 *h, int status, const char *reason) {
+static int refuse(struct http1 *h, int status, const char *reason) {
   if (h->error_status == 0) {
     h->error_status = status;
     h->error_reason = reason;
@@ -68,7 +68,7 @@ static int fail(struct http1 *h, int status, const char *reason) {
 static int line_grow(struct http1 *h, size_t n) {
   h->line_len += n;
   if (h->limits->request_line && h->line_len > h->limits->request_line)
-    return fail(h, 414, "Request line too long");
+    return refuse(h, 414, "Request line too long");
   return 0;
 }
 
@@ -80,7 +80,7 @@ static int append(struct http1 *h, struct span *s, const char *at, size_t len) {
   if (s->len == 0)
     s->off = (uint32_t)b->len;
   if (len > UINT32_MAX - s->len || buf_append(b, at, len) != 0)
-    return fail(h, 500, "Out of memory");
+    return refuse(h, 500, "Out of memory");
   s->len += (uint32_t)len;
   return 0;
 }
@@ -100,25 +100,25 @@ static int version_done(struct http1 *h) {
   const char *v = h->version;
   if (h->version_len != 8 || memcmp(v, "HTTP/", 5) != 0 || v[5] < '0' || v[5] > '9' ||
       v[6] != '.' || v[7] < '0' || v[7] > '9')
-    return fail(h, 400, "Invalid HTTP version");
+    return refuse(h, 400, "Invalid HTTP version");
   h->req->version_major = (unsigned)(v[5] - '0');
   h->req->version_minor = (unsigned)(v[7] - '0');
-  return h->req->version_major == 1 ? 0 : fail(h, 505, "HTTP version not supported");
+  return h->req->version_major == 1 ? 0 : refuse(h, 505, "HTTP version not supported");
 }
 
 /* The method and the target's form must agree (RFC 9112, section 3.2). */
 static int line_done(struct http1 *h) {
   struct request *r = h->req;
   if (span_is(r, r->method, "CONNECT"))
-    return fail(h, 501, "CONNECT is not supported");
+    return refuse(h, 501, "CONNECT is not supported");
   enum target_form form = target_form(request_str(r, r->target), r->target.len);
   if (form == TARGET_INVALID || form == TARGET_AUTHORITY ||
       (form == TARGET_ASTERISK && !span_is(r, r->method, "OPTIONS")))
-    return fail(h, 400, "Invalid request target");
+    return refuse(h, 400, "Invalid request target");
   r->is_head = span_is(r, r->method, "HEAD");
   const char *line = r->version_minor == 0 ? llhttp_line_10 : llhttp_line_11;
   if (llhttp_execute(&h->parser, line, sizeof llhttp_line_11 - 1) != HPE_OK)
-    return fail(h, 500, "The header parser did not start");
+    return refuse(h, 500, "The header parser did not start");
   h->phase = PHASE_FIELDS;
   h->line_start = true;
   return 0;
@@ -140,7 +140,7 @@ static const char *skip_target(const char *p, const char *end) {
 
 static int empty_line_cr(struct http1 *h) {
   h->line_state = LINE_START_LF;
-  return ++h->blank_len > FRAMING_RUN_MAX ? fail(h, 400, "Too many empty lines") : 0;
+  return ++h->blank_len > FRAMING_RUN_MAX ? refuse(h, 400, "Too many empty lines") : 0;
 }
 
 /* One step of the request line: consumes from *pp, up to end. Returns 0, or
@@ -155,27 +155,27 @@ static int line_step(struct http1 *h, const char **pp, const char *end) {
       return empty_line_cr(h);
     }
     if (!char_is((unsigned char)*p, CHAR_TCHAR))
-      return fail(h, 400, *p == '\n' ? "Bare LF in request framing" : "Invalid method");
+      return refuse(h, 400, *p == '\n' ? "Bare LF in request framing" : "Invalid method");
     h->line_state = LINE_METHOD;
     return 0;
   case LINE_START_LF:
     h->line_state = LINE_START;
     *pp = p + 1;
-    return *p == '\n' ? 0 : fail(h, 400, "Bare CR in request framing");
+    return *p == '\n' ? 0 : refuse(h, 400, "Bare CR in request framing");
   case LINE_METHOD:
     q = *pp = skip(p, end, CHAR_TCHAR);
     if (take_run(h, &r->method, p, q) || q == end)
       return h->error_status ? HPE_USER : 0;
     if (*q != ' ')
-      return fail(h, 400, "Invalid method");
+      return refuse(h, 400, "Invalid method");
     h->line_state = LINE_TARGET_START;
     *pp = q + 1;
     return line_grow(h, 1);
   case LINE_TARGET_START:
     if ((unsigned char)*p <= ' ' || *p == 0x7f)
-      return fail(h, 400,
-                  *p == ' ' ? "Malformed request line"
-                            : "Invalid character in the request target");
+      return refuse(h, 400,
+                    *p == ' ' ? "Malformed request line"
+                              : "Invalid character in the request target");
     h->line_state = LINE_TARGET;
     return 0;
   case LINE_TARGET:
@@ -183,9 +183,9 @@ static int line_step(struct http1 *h, const char **pp, const char *end) {
     if (take_run(h, &r->target, p, q) || q == end)
       return h->error_status ? HPE_USER : 0;
     if (*q == '\r' || *q == '\n')
-      return fail(h, 400, "Request line without an HTTP version");
+      return refuse(h, 400, "Request line without an HTTP version");
     if (*q != ' ')
-      return fail(h, 400, "Invalid character in the request target");
+      return refuse(h, 400, "Invalid character in the request target");
     h->line_state = LINE_VERSION;
     *pp = q + 1;
     return line_grow(h, 1);
@@ -196,12 +196,13 @@ static int line_step(struct http1 *h, const char **pp, const char *end) {
       return version_done(h);
     }
     if (*p == ' ' || *p == '\n' || h->version_len == sizeof h->version)
-      return fail(h, 400, *p == ' ' ? "Malformed request line" : "Invalid HTTP version");
+      return refuse(h, 400,
+                    *p == ' ' ? "Malformed request line" : "Invalid HTTP version");
     h->version[h->version_len++] = *p;
     return line_grow(h, 1);
   default: /* LINE_LF */
     *pp = p + 1;
-    return *p == '\n' ? line_done(h) : fail(h, 400, "Bare CR in request framing");
+    return *p == '\n' ? line_done(h) : refuse(h, 400, "Bare CR in request framing");
   }
 }
 
@@ -228,20 +229,20 @@ static int scan_gap(struct http1 *h, const char *end) {
     return 0;
   h->gap_len += (size_t)(end - p);
   if (h->gap_len > FRAMING_RUN_MAX)
-    return fail(h, 400, "Framing run too long");
+    return refuse(h, 400, "Framing run too long");
   for (; p < end; p++) {
     char c = *p;
     if (h->pending_cr) {
       if (c != '\n')
-        return fail(h, 400, "Bare CR in request framing");
+        return refuse(h, 400, "Bare CR in request framing");
       h->pending_cr = false;
       h->line_start = true;
     } else if (c == '\r') {
       h->pending_cr = true;
     } else if (c == '\n') {
-      return fail(h, 400, "Bare LF in request framing");
+      return refuse(h, 400, "Bare LF in request framing");
     } else if (h->line_start && is_ows(c)) {
-      return fail(h, 400, "Obsolete line folding");
+      return refuse(h, 400, "Obsolete line folding");
     } else {
       h->line_start = false;
     }
@@ -255,7 +256,7 @@ static int span_start(struct http1 *h, const char *at, size_t len) {
   if (scan_gap(h, at) != 0)
     return HPE_USER;
   if (h->pending_cr)
-    return fail(h, 400, "Bare CR in request framing");
+    return refuse(h, 400, "Bare CR in request framing");
   h->line_start = false;
   h->scan_pos = at + len;
   h->gap_len = 0;
@@ -276,7 +277,7 @@ static int keep(struct http1 *h, struct span *s, const char *at, size_t len, siz
 static int field_grow(struct http1 *h, size_t len) {
   h->field_len += len;
   if (h->limits->field_size && h->field_len > h->limits->field_size)
-    return fail(h, 431, "Request header field too large");
+    return refuse(h, 431, "Request header field too large");
   return 0;
 }
 
@@ -285,7 +286,7 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len) {
   if (span_start(h, at, len) || field_grow(h, len))
     return HPE_USER;
   if (memchr(at, ' ', len) || memchr(at, '\t', len))
-    return fail(h, 400, "Whitespace in header field name");
+    return refuse(h, 400, "Whitespace in header field name");
   for (size_t i = 0; i < len && h->field_name_len < sizeof h->field_name; i++)
     h->field_name[h->field_name_len++] = at[i];
   return 0;
@@ -294,9 +295,9 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len) {
 static int on_header_field_complete(llhttp_t *p) {
   struct http1 *h = from_parser(p);
   if (h->field_name_len == 0)
-    return fail(h, 400, "Empty header field name");
+    return refuse(h, 400, "Empty header field name");
   if (++h->nfields > h->limits->fields)
-    return fail(h, 431, "Too many request header fields");
+    return refuse(h, 431, "Too many request header fields");
   h->field_id = FIELD_OTHER;
   for (size_t i = 0; i < sizeof known_fields / sizeof known_fields[0]; i++) {
     if (strlen(known_fields[i].name) == h->field_name_len &&
@@ -337,11 +338,11 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len) {
   if (scan_gap(h, at) != 0)
     return HPE_USER;
   if (h->line_start) /* a value that begins a line continues the previous one */
-    return fail(h, 400, "Obsolete line folding");
+    return refuse(h, 400, "Obsolete line folding");
   if (span_start(h, at, len) || field_grow(h, len))
     return HPE_USER;
   if (value_has_ctl(at, len))
-    return fail(h, 400, "Control character in header value");
+    return refuse(h, 400, "Control character in header value");
   size_t max;
   struct span *s = kept_span(h, &max);
   if (s != NULL && keep(h, s, at, len, max) != 0)
@@ -393,17 +394,17 @@ static int check_head(struct http1 *h) {
   llhttp_t *p = &h->parser;
   struct request *r = h->req;
   if (h->pending_cr)
-    return fail(h, 400, "Bare CR in request framing");
+    return refuse(h, 400, "Bare CR in request framing");
   if (h->host_count > 1 || (r->version_minor >= 1 && h->host_count == 0))
-    return fail(h, 400, "Exactly one Host header is required");
+    return refuse(h, 400, "Exactly one Host header is required");
   if (!host_value_valid(request_str(r, r->host), r->host.len))
-    return fail(h, 400, "Invalid Host header");
+    return refuse(h, 400, "Invalid Host header");
   if (h->te.lines != 0 && !h->te.last_wanted)
-    return fail(h, 400, "Transfer-Encoding must end in chunked");
+    return refuse(h, 400, "Transfer-Encoding must end in chunked");
   if (h->te.wanted + h->te.others > 1)
-    return fail(h, 501, "Unsupported transfer coding");
+    return refuse(h, 501, "Unsupported transfer coding");
   if (h->expect.others != 0)
-    return fail(h, 417, "Unsupported Expect value");
+    return refuse(h, 417, "Unsupported Expect value");
   r->chunked = h->te.lines != 0;
   r->expect_continue = h->expect.wanted != 0;
   r->content_length = (p->flags & F_CONTENT_LENGTH) ? p->content_length : 0;
@@ -412,7 +413,7 @@ static int check_head(struct http1 *h) {
   r->keep_alive = llhttp_should_keep_alive(p) != 0 && !p->upgrade &&
                   !(r->chunked && r->version_minor == 0);
   if (h->limits->body && !r->chunked && r->content_length > h->limits->body)
-    return fail(h, 413, "Request body too large");
+    return refuse(h, 413, "Request body too large");
   if (!r->chunked && r->content_length == 0)
     r->expect_continue = false; /* nothing to continue with */
   h->body_left = r->content_length;
@@ -479,7 +480,7 @@ static enum http1_event parse_fields(struct http1 *h, char *data, size_t len,
   const char *end = err == HPE_OK ? data + len : llhttp_get_error_pos(&h->parser);
   *used = (size_t)(end - data);
   if (err != HPE_OK && err != HPE_PAUSED) {
-    fail(h, 400, llhttp_get_error_reason(&h->parser));
+    refuse(h, 400, llhttp_get_error_reason(&h->parser));
     return HTTP1_ERROR;
   }
   if (scan_gap(h, end) != 0)
@@ -495,9 +496,9 @@ static int deliver(struct http1 *h, const char *at, size_t len) {
   struct request *r = h->req;
   r->body_received += len;
   if (h->limits->body && r->body_received > h->limits->body)
-    return fail(h, 413, "Request body too large");
+    return refuse(h, 413, "Request body too large");
   int status = h->on_body(h->owner, at, len);
-  return status ? fail(h, status, "Could not store the request body") : 0;
+  return status ? refuse(h, status, "Could not store the request body") : 0;
 }
 
 static enum http1_event parse_length(struct http1 *h, const char *data, size_t len,
@@ -517,7 +518,7 @@ static enum http1_event parse_length(struct http1 *h, const char *data, size_t l
 static int chunk_fits(struct http1 *h, uint64_t size) {
   uint64_t limit = h->limits->body, received = h->req->body_received;
   if (limit && (size > limit || received > limit - size))
-    return fail(h, 413, "Request body too large");
+    return refuse(h, 413, "Request body too large");
   return 0;
 }
 
@@ -537,11 +538,11 @@ static enum http1_event parse_chunked(struct http1 *h, const char *data, size_t 
     case CHUNKED_DATA: rc = deliver(h, piece, piece_len); break;
     case CHUNKED_TRAILER:
       if (++h->nfields > h->limits->fields)
-        rc = fail(h, 431, "Too many request header fields");
+        rc = refuse(h, 431, "Too many request header fields");
       break;
     case CHUNKED_DONE: h->phase = PHASE_DONE; return HTTP1_MESSAGE_DONE;
     case CHUNKED_ERROR:
-      fail(h, h->chunked.error_status, h->chunked.error_reason);
+      refuse(h, h->chunked.error_status, h->chunked.error_reason);
       return HTTP1_ERROR;
     }
     if (rc != 0)

@@ -12,30 +12,9 @@
 
 #include <llhttp.h>
 
-#include "bufpool.h"
 #include "chunked.h"
 #include "grammar.h"
-
-struct span {
-  uint32_t off, len; /* into request.fields; len 0 = absent or empty */
-};
-
-/* What the framing layer learned about the current request. */
-struct request {
-  struct buf fields; /* backing store of every span below */
-  struct span method, target, host, content_type, referer, user_agent, forwarded_for;
-  unsigned version_major, version_minor; /* as sent: 1.2 is served as 1.1 */
-  bool is_head;
-  bool expect_continue;
-  bool chunked;
-  bool keep_alive;
-  uint64_t content_length; /* when !chunked */
-  uint64_t body_received;
-};
-
-static inline const char *request_str(const struct request *r, struct span s) {
-  return s.len ? r->fields.data + s.off : NULL;
-}
+#include "request.h"
 
 struct http1_limits {
   uint64_t request_line; /* 0: unlimited */
@@ -95,8 +74,7 @@ void http1_init(struct http1 *h, const struct http1_limits *limits, struct reque
  * HTTP1_NEED_MORE, bytes not consumed (whitespace that may end a field line)
  * must be passed again, with more after them. Whitespace that is framing may be
  * rewritten in place (an HTAB before a CR becomes a SP). */
-enum http1_event http1_execute(struct http1 *h, char *data, size_t len,
-                               size_t *consumed);
+enum http1_event http1_execute(struct http1 *h, char *data, size_t len, size_t *consumed);
 /* After HTTP1_MESSAGE_DONE: ready for the next pipelined request. */
 void http1_next(struct http1 *h);
 

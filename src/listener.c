@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -18,9 +19,15 @@
 
 #include "log.h"
 
-static int error_out(char *err, size_t errlen, int code, const char *fmt, const char *a,
-                     const char *b) {
-  snprintf(err, errlen, fmt, a, b);
+static int error_out(char *err, size_t errlen, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Writes the reason into err; returns code. */
+static int error_out(char *err, size_t errlen, int code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, errlen, fmt, ap);
+  va_end(ap);
   return code;
 }
 
@@ -62,7 +69,7 @@ static int prepare_unix_path(const char *path, char *err, size_t errlen) {
   int live = unix_socket_is_live(path);
   if (live > 0)
     return error_out(err, errlen, -EADDRINUSE,
-                     "another server is listening on %s; refusing to start%s", path, "");
+                     "another server is listening on %s; refusing to start", path);
   if (live < 0)
     return error_out(err, errlen, live, "cannot probe the socket at %s: %s", path,
                      strerror(-live));
@@ -88,8 +95,8 @@ static int bind_unix(struct listener *l, const struct config *cfg, char *err,
   int e = errno;
   umask(old_mask);
   if (rc < 0 && e == ENOENT)
-    return error_out(err, errlen, -e, "cannot bind %s: its directory does not exist%s",
-                     path, "");
+    return error_out(err, errlen, -e, "cannot bind %s: its directory does not exist",
+                     path);
   if (rc < 0)
     return error_out(err, errlen, -e, "cannot bind %s: %s", path, strerror(e));
   if (lstat(path, &st) < 0)
@@ -145,13 +152,13 @@ int listener_open(struct listener *l, const struct bind_addr *addr,
   }
   l->fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (l->fd < 0) {
-    rc = error_out(err, errlen, -errno, "socket(): %s%s", strerror(errno), "");
+    rc = error_out(err, errlen, -errno, "socket(): %s", strerror(errno));
     goto out;
   }
   rc = addr->kind == BIND_UNIX ? bind_unix(l, cfg, err, errlen)
                                : bind_tcp(l, ai, err, errlen);
   if (rc == 0 && listen(l->fd, cfg->backlog) < 0)
-    rc = error_out(err, errlen, -errno, "listen(): %s%s", strerror(errno), "");
+    rc = error_out(err, errlen, -errno, "listen(): %s", strerror(errno));
 out:
   if (ai != NULL)
     freeaddrinfo(ai);
@@ -164,7 +171,7 @@ static int describe_bound(struct listener *l, char *err, size_t errlen) {
   struct sockaddr_storage ss;
   socklen_t len = sizeof ss;
   if (getsockname(l->fd, (struct sockaddr *)&ss, &len) < 0)
-    return error_out(err, errlen, -errno, "inherited fd %s: %s", "", strerror(errno));
+    return error_out(err, errlen, -errno, "inherited fd: %s", strerror(errno));
   if (ss.ss_family == AF_UNIX) {
     const struct sockaddr_un *sun = (const struct sockaddr_un *)&ss;
     size_t n = strnlen(sun->sun_path, sizeof sun->sun_path);
@@ -197,7 +204,7 @@ int listener_adopt(struct listener *l, int fd, bool owns_path, char *err, size_t
   int flags = fcntl(fd, F_GETFL);
   if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 ||
       fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
-    return error_out(err, errlen, -errno, "inherited fd: %s%s", strerror(errno), "");
+    return error_out(err, errlen, -errno, "inherited fd: %s", strerror(errno));
   if (owns_path && l->addr.kind == BIND_UNIX && lstat(l->addr.path, &st) == 0) {
     l->owns_path = true;
     l->dev = st.st_dev;

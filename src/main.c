@@ -1,6 +1,6 @@
 /* unixcorn: an HTTP/1.1 application server for running behind nginx on a Unix
  * socket. The same binary is the master (master.c) and, started by it with
- * UNIXCORN_WORKER set, each worker (server.c). */
+ * HANDOFF_WORKER set, each worker (worker.c). */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -9,21 +9,22 @@
 
 #include "config.h"
 #include "log.h"
+#include "handoff.h"
 #include "master.h"
-#include "server.h"
+#include "worker.h"
 #include "spool.h"
 
-/* A worker finds its listeners from fd 3 on, then its heartbeat socket. */
+/* A worker finds its listeners, then its heartbeat socket (handoff.h). */
 static int run_worker(const struct config *cfg) {
-  const char *n = getenv("UNIXCORN_WORKER_LISTENERS");
-  struct worker_setup ws = {.first_fd = 3, .nlisteners = n ? atoi(n) : 0};
+  const char *n = getenv(HANDOFF_WORKER_LISTENERS);
+  struct worker_setup ws = {.first_fd = HANDOFF_FIRST_FD, .nlisteners = n ? atoi(n) : 0};
   ws.heartbeat_fd = ws.first_fd + ws.nlisteners;
   if (ws.nlisteners <= 0 || ws.nlisteners > CONFIG_MAX_BINDS) {
-    log_error("UNIXCORN_WORKER is set without listening sockets; it is only for "
-              "workers that a unixcorn master starts");
+    log_error(HANDOFF_WORKER " is set without listening sockets; it is only for "
+                             "workers that a unixcorn master starts");
     return WORKER_BOOT_FAILED;
   }
-  return server_run(cfg, &ws);
+  return worker_run(cfg, &ws);
 }
 
 int main(int argc, char **argv) {
@@ -36,7 +37,7 @@ int main(int argc, char **argv) {
   case CONFIG_ERROR: fprintf(stderr, "unixcorn: %s\n", err); return 2;
   case CONFIG_OK: break;
   }
-  bool worker = getenv("UNIXCORN_WORKER") != NULL;
+  bool worker = getenv(HANDOFF_WORKER) != NULL;
   const char *failed = NULL;
   int rc = log_open(cfg.error_logfile, cfg.access_logfile, cfg.log_level, &failed);
   if (rc < 0) {

@@ -16,12 +16,11 @@
 #include "master_impl.h"
 #include "log.h"
 #include "notify.h"
-#include "server.h"
+#include "handoff.h"
 
 #define TICK_MS 100
 #define KILL_GRACE_MS 2000 /* after SIGABRT, before SIGKILL */
 #define BOOT_FAILURES_MAX 5
-#define FIRST_INHERITED_FD 3
 /* Workers run this very binary, even once a new one replaced it on disk. */
 #define SELF_EXE "/proc/self/exe"
 
@@ -32,7 +31,7 @@ static void begin_stop(struct master *m, bool quick, const char *why);
 static void maybe_finish(struct master *m);
 static void rename_pid_file(struct master *m, bool to_oldbin);
 
-static uint64_t now_ms(struct master *m) {
+static uint64_t loop_ms(struct master *m) {
   return uv_now(&m->loop);
 }
 
@@ -48,8 +47,9 @@ static char **child_env(const char *extra1, const char *extra2) {
     return NULL;
   size_t k = 0;
   for (size_t i = 0; i < n; i++)
-    if (strncmp(environ[i], "UNIXCORN_", 9) != 0 ||
-        strncmp(environ[i], "UNIXCORN_DEBUG", 14) == 0)
+    if (strncmp(environ[i], HANDOFF_ENV_PREFIX, strlen(HANDOFF_ENV_PREFIX)) != 0 ||
+        strncmp(environ[i], HANDOFF_ENV_KEPT_PREFIX, strlen(HANDOFF_ENV_KEPT_PREFIX)) ==
+            0)
       env[k++] = environ[i];
   env[k++] = (char *)extra1;
   env[k] = (char *)extra2;
@@ -81,13 +81,13 @@ static int child_stdio(const struct master *m, uv_stdio_container_t *stdio,
 /* ---- workers ---- */
 
 static void on_worker_handle_closed(uv_handle_t *h) {
-  struct worker *w = h->data;
+  struct child *w = h->data;
   if (--w->open_handles == 0)
     free(w);
 }
 
-static void unlink_worker(struct master *m, struct worker *w) {
-  for (struct worker **p = &m->workers; *p != NULL; p = &(*p)->next) {
+static void unlink_worker(struct master *m, struct child *w) {
+  for (struct child **p = &m->workers; *p != NULL; p = &(*p)->next) {
     if (*p == w) {
       *p = w->next;
       break;
@@ -96,14 +96,14 @@ static void unlink_worker(struct master *m, struct worker *w) {
 }
 
 void master_add_counters(struct worker_report *sum, const struct worker_report *r) {
-  for (size_t i = 0; i < 6; i++)
+  for (size_t i = 0; i < STATUS_CLASSES; i++)
     sum->responses[i] += r->responses[i];
   sum->bytes_in += r->bytes_in;
   sum->bytes_out += r->bytes_out;
 }
 
 static void on_worker_exit(uv_process_t *proc, int64_t status, int term_signal) {
-  struct worker *w = proc->data;
+  struct child *w = proc->data;
   struct master *m = w->m;
   struct worker_report last;
   while (heartbeat_recv(w->beat_fd, &last) == 0) /* its final counters */
@@ -119,11 +119,11 @@ static void on_worker_exit(uv_process_t *proc, int64_t status, int term_signal) 
     m->restarts[w->abort_sent_ms        ? RESTART_TIMEOUT
                 : term_signal || status ? RESTART_CRASH
                                         : RESTART_MAX_REQUESTS]++;
-  if (!expected && w->booted && now_ms(m) - w->spawned_ms < 1000) {
+  if (!expected && w->booted && loop_ms(m) - w->spawned_ms < 1000) {
     log_warning(
         "Worker (pid:%d) died within a second of starting; replacing it in a second",
         proc->pid);
-    m->spawn_not_before_ms = now_ms(m) + 1000; /* no fork loop */
+    m->spawn_not_before_ms = loop_ms(m) + 1000; /* no fork loop */
   }
   if (!w->booted && !expected &&
       (status == WORKER_BOOT_FAILED || ++m->boot_failures >= BOOT_FAILURES_MAX)) {
@@ -142,13 +142,13 @@ static void on_worker_exit(uv_process_t *proc, int64_t status, int term_signal) 
 }
 
 static void on_beat(uv_poll_t *h, int status, int events) {
-  struct worker *w = h->data;
+  struct child *w = h->data;
   struct worker_report r;
   int err;
   (void)events;
   while (status == 0 && (err = heartbeat_recv(w->beat_fd, &r)) == 0) {
     w->report = r;
-    w->last_beat_ms = now_ms(w->m);
+    w->last_beat_ms = loop_ms(w->m);
     if (!w->booted) {
       w->booted = true;
       w->m->boot_failures = 0;
@@ -165,9 +165,9 @@ static int spawn_worker(struct master *m) {
   uv_stdio_container_t stdio[4 + CONFIG_MAX_BINDS];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
     return -errno;
-  struct worker *w = calloc(1, sizeof *w);
-  snprintf(count, sizeof count, "UNIXCORN_WORKER_LISTENERS=%zu", m->nlisteners);
-  char **env = child_env("UNIXCORN_WORKER=1", count);
+  struct child *w = calloc(1, sizeof *w);
+  snprintf(count, sizeof count, HANDOFF_WORKER_LISTENERS "=%zu", m->nlisteners);
+  char **env = child_env(HANDOFF_WORKER "=1", count);
   if (w == NULL || env == NULL) {
     free(w);
     free(env);
@@ -198,7 +198,7 @@ static int spawn_worker(struct master *m) {
   }
   w->beat_fd = sv[0];
   w->generation = m->generation;
-  w->spawned_ms = now_ms(m);
+  w->spawned_ms = loop_ms(m);
   uv_poll_init(&m->loop, &w->beat, sv[0]);
   uv_poll_start(&w->beat, UV_READABLE, on_beat);
   w->next = m->workers;
@@ -206,7 +206,7 @@ static int spawn_worker(struct master *m) {
   return 0;
 }
 
-static void retire(struct worker *w, int sig) {
+static void retire(struct child *w, int sig) {
   w->retiring = true;
   kill(w->proc.pid, sig);
 }
@@ -217,16 +217,16 @@ static void maintain(struct master *m) {
   uint64_t current = 0, booted = 0;
   if (m->stopping)
     return;
-  for (struct worker *w = m->workers; w != NULL; w = w->next) {
+  for (struct child *w = m->workers; w != NULL; w = w->next) {
     if (w->generation == m->generation && !w->retiring) {
       current++;
       booted += w->booted;
     }
   }
-  for (; current < m->target && now_ms(m) >= m->spawn_not_before_ms; current++)
+  for (; current < m->target && loop_ms(m) >= m->spawn_not_before_ms; current++)
     if (spawn_worker(m) < 0)
       break; /* the tick tries again */
-  for (struct worker *w = m->workers; w != NULL && current > m->target; w = w->next) {
+  for (struct child *w = m->workers; w != NULL && current > m->target; w = w->next) {
     if (w->generation == m->generation && !w->retiring) {
       retire(w, SIGTERM);
       current--;
@@ -234,7 +234,7 @@ static void maintain(struct master *m) {
   }
   if (booted < m->target)
     return;
-  for (struct worker *w = m->workers; w != NULL; w = w->next)
+  for (struct child *w = m->workers; w != NULL; w = w->next)
     if (w->generation != m->generation && !w->retiring)
       retire(w, SIGTERM);
   if (!m->ready_sent || m->reloading) {
@@ -249,7 +249,7 @@ static void maintain(struct master *m) {
 
 /* A worker whose loop stopped sending heartbeats gets SIGABRT (it logs what
  * it was doing), then SIGKILL if it is still there. */
-static void check_worker(struct master *m, struct worker *w, uint64_t now) {
+static void check_worker(struct master *m, struct child *w, uint64_t now) {
   uint64_t timeout = m->cfg->timeout_ms;
   uint64_t since = w->booted ? w->last_beat_ms : w->spawned_ms;
   if (w->abort_sent_ms == 0 && timeout && now - since > timeout) {
@@ -266,8 +266,8 @@ static void check_worker(struct master *m, struct worker *w, uint64_t now) {
 
 static void on_tick(uv_timer_t *t) {
   struct master *m = t->data;
-  uint64_t now = now_ms(m);
-  for (struct worker *w = m->workers; w != NULL; w = w->next)
+  uint64_t now = loop_ms(m);
+  for (struct child *w = m->workers; w != NULL; w = w->next)
     check_worker(m, w, now);
   maintain(m);
 }
@@ -313,8 +313,8 @@ static void begin_stop(struct master *m, bool quick, const char *why) {
   m->quick = quick;
   /* New connections are refused at once; the workers finish the rest. */
   close_listeners(m);
-  m->stop_deadline_ms = now_ms(m) + (quick ? 0 : m->cfg->graceful_timeout_ms) + 1000;
-  for (struct worker *w = m->workers; w != NULL; w = w->next)
+  m->stop_deadline_ms = loop_ms(m) + (quick ? 0 : m->cfg->graceful_timeout_ms) + 1000;
+  for (struct child *w = m->workers; w != NULL; w = w->next)
     retire(w, quick ? SIGQUIT : SIGTERM);
   maybe_finish(m);
 }
@@ -350,15 +350,16 @@ static void rename_pid_file(struct master *m, bool to_oldbin) {
  * switch, TERM to the new one rolls it back. The socket path never disappears
  * and is never bound again. */
 static void upgrade(struct master *m) {
-  char count[64], owned[64] = "UNIXCORN_INHERIT_OWNED=";
+  char count[64], owned[64] = HANDOFF_INHERIT_OWNED "=";
+  size_t mask_at = strlen(owned);
   uv_stdio_container_t stdio[3 + CONFIG_MAX_BINDS];
   if (m->upgrade_running || m->stopping) {
     log_warning("USR2 ignored: %s", m->stopping ? "stopping" : "an upgrade is under way");
     return;
   }
-  snprintf(count, sizeof count, "UNIXCORN_INHERIT_LISTENERS=%zu", m->nlisteners);
+  snprintf(count, sizeof count, HANDOFF_INHERIT_LISTENERS "=%zu", m->nlisteners);
   for (size_t i = 0; i < m->nlisteners; i++) /* which socket files are ours to remove */
-    owned[23 + i] = m->listeners[i].owns_path ? '1' : '0';
+    owned[mask_at + i] = m->listeners[i].owns_path ? '1' : '0';
   char **env = child_env(count, owned);
   uv_process_options_t opt = {
       .exit_cb = on_upgrade_exit,
@@ -385,7 +386,7 @@ static void upgrade(struct master *m) {
 }
 
 static void signal_workers(struct master *m, int sig) {
-  for (struct worker *w = m->workers; w != NULL; w = w->next)
+  for (struct child *w = m->workers; w != NULL; w = w->next)
     kill(w->proc.pid, sig);
 }
 
@@ -475,9 +476,9 @@ static bool owned_by_old(const char *mask, size_t i) {
 /* Sockets from an old master (USR2) or from systemd, else bound here. */
 static int open_listeners(struct master *m) {
   char err[CONFIG_ERR_MAX + 128];
-  int upgraded = inherited_count("UNIXCORN_INHERIT_LISTENERS", false);
+  int upgraded = inherited_count(HANDOFF_INHERIT_LISTENERS, false);
   int activated = upgraded ? 0 : inherited_count("LISTEN_FDS", true);
-  unsetenv("UNIXCORN_INHERIT_LISTENERS");
+  unsetenv(HANDOFF_INHERIT_LISTENERS);
   if (upgraded)
     m->old_master = getppid();
   unsetenv("LISTEN_FDS");
@@ -486,14 +487,14 @@ static int open_listeners(struct master *m) {
   int inherited = upgraded + activated;
   m->upgraded = upgraded > 0;
   char owned[CONFIG_MAX_BINDS + 1] = "";
-  if (upgraded && getenv("UNIXCORN_INHERIT_OWNED"))
-    snprintf(owned, sizeof owned, "%s", getenv("UNIXCORN_INHERIT_OWNED"));
-  unsetenv("UNIXCORN_INHERIT_OWNED");
+  if (upgraded && getenv(HANDOFF_INHERIT_OWNED))
+    snprintf(owned, sizeof owned, "%s", getenv(HANDOFF_INHERIT_OWNED));
+  unsetenv(HANDOFF_INHERIT_OWNED);
   if (activated)
     log_info("Using %d sockets from systemd; --bind is ignored", activated);
   for (size_t i = 0; i < (inherited ? (size_t)inherited : m->cfg->nbinds); i++) {
     struct listener *l = &m->listeners[i];
-    int rc = inherited ? listener_adopt(l, FIRST_INHERITED_FD + (int)i,
+    int rc = inherited ? listener_adopt(l, HANDOFF_FIRST_FD + (int)i,
                                         owned_by_old(owned, i), err, sizeof err)
                        : listener_open(l, &m->cfg->binds[i], m->cfg, err, sizeof err);
     if (rc < 0) {

@@ -15,11 +15,11 @@
 
 struct master;
 
-struct worker {
+struct child {
   uv_process_t proc;
   uv_poll_t beat;
   struct master *m;
-  struct worker *next;
+  struct child *next;
   int beat_fd;
   int open_handles;
   unsigned generation;
@@ -34,7 +34,7 @@ struct master {
   char **argv;
   struct listener listeners[CONFIG_MAX_BINDS];
   size_t nlisteners;
-  struct worker *workers;
+  struct child *workers;
   uint64_t target; /* workers wanted */
   unsigned generation;
   uv_signal_t signals[9];
@@ -56,7 +56,7 @@ struct master {
   bool metrics_on;
   struct listener metrics_sock;
   uv_poll_t metrics_poll;
-  struct client_host metrics_host;
+  struct client_set metrics_conns;
   struct conn_env metrics_env;
   struct metrics_source metrics_src;
 };

@@ -9,7 +9,7 @@
 static void snapshot(void *ctx, struct metrics_snapshot *out) {
   struct master *m = ctx;
   out->total = m->retired;
-  for (struct worker *w = m->workers; w != NULL; w = w->next) {
+  for (struct child *w = m->workers; w != NULL; w = w->next) {
     master_add_counters(&out->total, &w->report);
     out->total.in_flight += w->report.in_flight;
     out->total.connections += w->report.connections;
@@ -33,11 +33,11 @@ static void on_metrics_accept(uv_poll_t *h, int status, int events) {
   (void)events;
   for (int fd; status == 0 && (fd = accept4(m->metrics_sock.fd, NULL, NULL,
                                             SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0;)
-    client_start(&m->metrics_host, fd, &peer);
+    client_start(&m->metrics_conns, fd, &peer);
 }
 
-static void on_metrics_client_closed(struct client_host *host) {
-  (void)host;
+static void on_metrics_client_closed(struct client_set *set) {
+  (void)set;
 }
 
 int master_open_metrics(struct master *m) {
@@ -52,8 +52,8 @@ int master_open_metrics(struct master *m) {
   m->metrics_src = (struct metrics_source){snapshot, m};
   conn_env_init(&m->metrics_env, m->cfg, &metrics_handler, &m->metrics_src);
   /* The master forks its workers: see struct poller. */
-  int rc = client_host_init(&m->metrics_host, &m->loop, &m->metrics_env,
-                            on_metrics_client_closed, true);
+  int rc = client_set_init(&m->metrics_conns, &m->loop, &m->metrics_env,
+                           on_metrics_client_closed, true);
   if (rc < 0) {
     log_error("--metrics-bind: cannot create an epoll set: %s", uv_strerror(rc));
     listener_close(&m->metrics_sock);
@@ -74,5 +74,5 @@ void master_close_metrics(struct master *m) {
   m->metrics_on = false;
   uv_close((uv_handle_t *)&m->metrics_poll, NULL);
   listener_close(&m->metrics_sock);
-  client_host_close(&m->metrics_host);
+  client_set_close(&m->metrics_conns);
 }

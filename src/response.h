@@ -7,6 +7,12 @@
 
 #include "bufpool.h"
 
+/* Responses are counted by class: [1] to [5] for 1xx to 5xx, [0] for any other. */
+#define STATUS_CLASSES 6
+static inline unsigned status_class(int status) {
+  return status >= 100 && status < 600 ? (unsigned)status / 100 : 0;
+}
+
 #define RESPONSE_CHUNKED UINT64_MAX           /* body length unknown: chunked */
 #define RESPONSE_UNTIL_CLOSE (UINT64_MAX - 1) /* HTTP/1.0: body ends at close */
 

@@ -8,9 +8,9 @@
 
 #include "client.h"
 #include "log.h"
-#include "server.h"
+#include "worker.h"
 
-static struct server *watched;
+static struct worker *watched;
 
 static void say(int fd, const char *s, size_t n) {
   while (n > 0) {
@@ -44,7 +44,7 @@ static void on_abort(int sig) {
                "was stuck here:\n",
                (long)getpid());
   say(fd, head, (size_t)n);
-  for (struct client *cl = watched ? watched->host.clients : NULL; cl != NULL;
+  for (struct client *cl = watched ? watched->conns.clients : NULL; cl != NULL;
        cl = cl->next)
     if (conn_busy(&cl->conn))
       dump_request(fd, &cl->conn);
@@ -54,9 +54,9 @@ static void on_abort(int sig) {
   raise(sig);
 }
 
-void watchdog_install(struct server *srv) {
+void watchdog_install(struct worker *wk) {
   void *frame;
-  watched = srv;
+  watched = wk;
   backtrace(&frame, 1); /* loads libgcc now, not inside the handler */
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);

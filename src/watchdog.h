@@ -4,8 +4,8 @@
 #ifndef UNIXCORN_WATCHDOG_H
 #define UNIXCORN_WATCHDOG_H
 
-struct server;
+struct worker;
 
-void watchdog_install(struct server *srv);
+void watchdog_install(struct worker *wk);
 
 #endif

@@ -122,6 +122,15 @@ def test_bad_bind_address_exits_2(flag, addr):
     _assert_usage_error(r, r"(?<![\w-])(-b|--bind)(?![\w-])")
 
 
+def test_seventeenth_bind_is_refused_by_number():
+    argv = []
+    for i in range(17):
+        argv += ["--bind", "unix:/tmp/uc-17-%d.sock" % i]
+    r = run_cli(argv)
+    _assert_usage_error(r, r"--bind")
+    assert "at most 16 addresses" in r.stderr, r
+
+
 def test_bad_bind_equals_form_exits_2():
     _assert_usage_error(run_cli(["--bind=127.0.0.1:70000"]), r"--bind")
 

@@ -54,6 +54,22 @@ static void test_bind_forms(void) {
   }
 }
 
+/* The limit's reason carries the number itself (a printf-like helper that
+ * took only strings once printed garbage here). */
+static void test_too_many_binds(void) {
+  char *argv[2 * CONFIG_MAX_BINDS + 3] = {"unixcorn"};
+  char paths[CONFIG_MAX_BINDS + 1][32];
+  int argc = 1;
+  for (int i = 0; i <= CONFIG_MAX_BINDS; i++) {
+    snprintf(paths[i], sizeof paths[i], "unix:/tmp/b%d.sock", i);
+    argv[argc++] = "--bind";
+    argv[argc++] = paths[i];
+  }
+  config_defaults(&cfg);
+  CHECK(config_parse(&cfg, argc, argv, err, sizeof err) == CONFIG_ERROR);
+  CHECK_STR(err, "--bind: at most 16 addresses");
+}
+
 static void test_bind_errors(void) {
   char long_path[200] = "unix:/tmp/";
   memset(long_path + 10, 'a', 120);
@@ -134,6 +150,7 @@ int main(void) {
   RUN(test_defaults);
   RUN(test_bind_forms);
   RUN(test_bind_errors);
+  RUN(test_too_many_binds);
   RUN(test_values);
   RUN(test_forwarded_allow_ips);
   RUN(test_errors_name_the_flag);
