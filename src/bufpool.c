@@ -35,9 +35,8 @@ static void block_put(char *p) {
   free_count++;
 }
 
-int buf_reserve(struct buf *b, size_t extra) {
-  if (b->cap - b->len >= extra)
-    return 0;
+/* buf_reserve's slow path: a pool block first, then the heap. */
+int buf_grow(struct buf *b, size_t extra) {
   size_t need = b->len + extra;
   if (need < b->len)
     return -ENOMEM;
@@ -65,15 +64,6 @@ int buf_reserve(struct buf *b, size_t extra) {
   }
   b->data = p;
   b->cap = cap;
-  return 0;
-}
-
-int buf_append(struct buf *b, const void *p, size_t n) {
-  int err = buf_reserve(b, n);
-  if (err < 0)
-    return err;
-  memcpy(b->data + b->len, p, n);
-  b->len += n;
   return 0;
 }
 

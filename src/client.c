@@ -1,7 +1,6 @@
 #include "client.h"
 
 #include <errno.h>
-#include <stdalign.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,30 +18,29 @@
 #define LINGER_MS 2000
 #define LINGER_MAX_BYTES (1u << 20)
 
-static void drive(struct client *cl);
-static void on_poll(uv_poll_t *h, int status, int events);
-
-static size_t state_offset(void) {
-  size_t a = alignof(max_align_t);
-  return (sizeof(struct client) + a - 1) / a * a;
+static struct client *from_watch(struct poller_entry *e) {
+  return (struct client *)((char *)e - offsetof(struct client, watch));
 }
 
-static void on_handle_closed(uv_handle_t *h) {
-  struct client *cl = h->data;
-  if (--cl->open_handles == 0)
-    free(cl);
+static struct client *from_deadline(struct deadline *d) {
+  return (struct client *)((char *)d - offsetof(struct client, deadline));
+}
+
+static uint64_t tick_clock(struct client *cl) {
+  return cl->set->env->now_ms = uv_now(cl->set->loop);
 }
 
 static void close_now(struct client *cl) {
   if (cl->fd < 0)
     return;
   struct client_set *set = cl->set;
-  if (cl->polling)
-    uv_close((uv_handle_t *)&cl->poll, on_handle_closed);
-  uv_close((uv_handle_t *)&cl->timer, on_handle_closed);
+  deadline_clear(&set->deadlines, &cl->deadline);
   poller_forget(&set->poller, &cl->watch, cl->fd);
   close(cl->fd);
-  log_debug("Connection %d from %s closed", cl->fd, cl->conn.peer.addr);
+  if (log_enabled(LOG_LEVEL_DEBUG)) {
+    char text[PEER_TEXT_MAX];
+    log_debug("Connection %d from %s closed", cl->fd, peer_text(&cl->conn.peer, text));
+  }
   cl->fd = -1;
   conn_release(&cl->conn);
   if (cl->prev)
@@ -52,78 +50,51 @@ static void close_now(struct client *cl) {
   if (cl->next)
     cl->next->prev = cl->prev;
   set->nclients--;
+  if (poller_dispatching(&set->poller)) { /* later events of the batch may name it */
+    cl->next = set->dead;
+    set->dead = cl;
+  } else {
+    free(cl);
+  }
   set->closed(set);
 }
 
-static uint64_t tick_clock(struct client *cl) {
-  return cl->set->env->now_ms = uv_now(cl->set->loop);
-}
-
-/* Joining the set's poller costs one epoll_ctl and leaving it nothing, but
- * every turn of the loop that finds it ready makes a second epoll_wait. So a
- * connection starts there, and once it is kept alive after a response it moves
- * to a uv_poll_t of its own, which costs more to set up (see poller.h) and
- * nothing per turn. */
-static int move_to_own_poll(struct client *cl) {
-  int err = poller_set(&cl->set->poller, &cl->watch, cl->fd, 0);
-  if (err == 0)
-    err = uv_poll_init(cl->set->loop, &cl->poll, cl->fd);
-  if (err < 0)
-    return err;
-  cl->poll.data = cl;
-  cl->polling = true;
-  cl->open_handles++;
-  return 0;
-}
-
-static int watch_socket(struct client *cl, int events) {
-  if (!cl->polling && cl->conn.served_one && !cl->lingering && events != 0) {
-    int err = move_to_own_poll(cl);
-    if (err < 0)
-      return err;
+static void bury_dead(struct poller *p) {
+  struct client_set *set =
+      (struct client_set *)((char *)p - offsetof(struct client_set, poller));
+  while (set->dead != NULL) {
+    struct client *cl = set->dead;
+    set->dead = cl->next;
+    free(cl);
   }
-  if (!cl->polling)
-    return poller_set(&cl->set->poller, &cl->watch, cl->fd, events);
-  if (events != cl->poll_events) {
-    cl->poll_events = events;
-    return events ? uv_poll_start(&cl->poll, events, on_poll) : uv_poll_stop(&cl->poll);
-  }
-  return 0;
 }
 
 /* Returns false when the connection had to be closed. */
 static bool set_events(struct client *cl, int events) {
-  int err = watch_socket(cl, events);
+  int err = poller_set(&cl->set->poller, &cl->watch, cl->fd, events);
   if (err == 0)
     return true;
-  log_error("%s: cannot watch the connection: %s", cl->conn.peer.addr, uv_strerror(err));
+  char text[PEER_TEXT_MAX];
+  log_error("%s: cannot watch the connection: %s", peer_text(&cl->conn.peer, text),
+            strerror(-err));
   close_now(cl);
   return false;
 }
 
-static void on_timer(uv_timer_t *t);
-
-/* Timers are re-armed lazily: a deadline that moves later (every read moves the
- * body deadline) leaves the timer alone, and on_timer checks again. */
-static void arm_timer(struct client *cl, uint64_t deadline) {
-  if (deadline == 0) {
-    if (cl->timer_due != 0)
-      uv_timer_stop(&cl->timer);
-    cl->timer_due = 0;
-    return;
-  }
-  if (cl->timer_due != 0 && cl->timer_due <= deadline)
-    return;
-  uint64_t now = uv_now(cl->set->loop);
-  uv_timer_start(&cl->timer, on_timer, deadline > now ? deadline - now : 0, 0);
-  cl->timer_due = deadline;
+static void arm_deadline(struct client *cl) {
+  uint64_t start, duration;
+  conn_deadline(&cl->conn, &start, &duration);
+  if (duration == 0)
+    deadline_clear(&cl->set->deadlines, &cl->deadline);
+  else
+    deadline_set(&cl->set->deadlines, &cl->deadline, start, duration);
 }
 
 static void linger_read(struct client *cl) {
   static char scratch[64 * 1024];
   for (;;) {
     ssize_t n = read(cl->fd, scratch, sizeof scratch);
-    if (n > 0 && (cl->lingered += (size_t)n) < LINGER_MAX_BYTES)
+    if (n > 0 && (cl->lingered += (uint32_t)n) < LINGER_MAX_BYTES)
       continue;
     if (n < 0 && errno == EINTR)
       continue;
@@ -134,22 +105,29 @@ static void linger_read(struct client *cl) {
   }
 }
 
-/* After an error response the client may still be sending; closing with
- * unread data would reset the connection and could destroy the response
- * before the client reads it. So half-close, drain a little, then close. */
-static void begin_close(struct client *cl) {
+/* Bytes the client sent that nobody read: the kernel would answer them with a
+ * reset at close, which could destroy the response before the client reads
+ * it. Asked only of a client that may still be sending. */
+static bool unread_input(struct client *cl) {
   int unread = 0;
-  if (cl->conn.peer_eof || (!conn_may_have_unread_input(&cl->conn) &&
-                            (ioctl(cl->fd, FIONREAD, &unread) < 0 || unread == 0))) {
+  if (conn_has_unread_input(&cl->conn))
+    return true;
+  return conn_client_may_send(&cl->conn) && ioctl(cl->fd, FIONREAD, &unread) == 0 &&
+         unread > 0;
+}
+
+/* After an error, or with input unread, half-close, drain a little, then
+ * close; otherwise close at once. */
+static void begin_close(struct client *cl) {
+  if (cl->conn.peer_eof || !unread_input(cl)) {
     close_now(cl);
     return;
   }
   shutdown(cl->fd, SHUT_WR);
   cl->lingering = true;
-  cl->linger_until = tick_clock(cl) + LINGER_MS;
   if (!set_events(cl, UV_READABLE))
     return;
-  arm_timer(cl, cl->linger_until);
+  deadline_set(&cl->set->deadlines, &cl->deadline, tick_clock(cl), LINGER_MS);
   linger_read(cl);
 }
 
@@ -206,7 +184,7 @@ static bool flush(struct client *cl) {
       cl->want_write = true;
       return true;
     } else if (errno != EINTR) {
-      log_debug("%s: send failed: %s", cl->conn.peer.addr, strerror(errno));
+      log_debug("connection %d: send failed: %s", cl->fd, strerror(errno));
       close_now(cl);
       return false;
     }
@@ -223,10 +201,13 @@ static void drive(struct client *cl) {
   }
   if (set_events(cl, (conn_wants_input(&cl->conn) ? UV_READABLE : 0) |
                          (cl->want_write ? UV_WRITABLE : 0)))
-    arm_timer(cl, conn_deadline(&cl->conn));
+    arm_deadline(cl);
 }
 
-static void on_events(struct client *cl, int status, int events) {
+static void on_ready(struct poller_entry *e, int status, int events) {
+  struct client *cl = from_watch(e);
+  if (cl->fd < 0) /* closed earlier in the same batch of events */
+    return;
   tick_clock(cl);
   if (cl->lingering) {
     linger_read(cl);
@@ -241,53 +222,41 @@ static void on_events(struct client *cl, int status, int events) {
   drive(cl);
 }
 
-static void on_ready(struct poller_entry *e, int status, int events) {
-  struct client *cl = (struct client *)((char *)e - offsetof(struct client, watch));
-  if (cl->fd >= 0) /* else closed earlier in the same batch of events */
-    on_events(cl, status, events);
-}
-
-static void on_poll(uv_poll_t *h, int status, int events) {
-  on_events(h->data, status, events);
-}
-
-static void on_timer(uv_timer_t *t) {
-  struct client *cl = t->data;
-  uint64_t now = tick_clock(cl);
-  cl->timer_due = 0;
+static void on_deadline(struct deadline *d) {
+  struct client *cl = from_deadline(d);
+  tick_clock(cl);
   if (cl->lingering) {
-    if (now >= cl->linger_until)
-      close_now(cl);
-    else
-      arm_timer(cl, cl->linger_until);
+    close_now(cl);
     return;
   }
-  uint64_t deadline = conn_deadline(&cl->conn);
-  if (deadline != 0 && deadline <= now)
-    conn_expire(&cl->conn);
+  conn_expire(&cl->conn);
   drive(cl);
 }
 
 int client_start(struct client_set *set, int fd, const struct peer *peer) {
-  size_t off = state_offset();
-  struct client *cl = calloc(1, off + set->env->app->state_size);
+  struct client *cl = malloc(sizeof *cl);
   if (cl == NULL) {
     close(fd);
     return -ENOMEM;
   }
-  uv_timer_init(set->loop, &cl->timer);
-  cl->timer.data = cl;
-  cl->open_handles = 1;
+  memset(cl, 0, offsetof(struct client, conn));
   cl->set = set;
   cl->fd = fd;
-  set->env->now_ms = uv_now(set->loop);
-  conn_init(&cl->conn, set->env, peer, (char *)cl + off);
+  tick_clock(cl);
+  conn_init(&cl->conn, set->env, peer);
   cl->next = set->clients;
   if (set->clients)
     set->clients->prev = cl;
   set->clients = cl;
   set->nclients++;
-  log_debug("Connection %d from %s opened", fd, peer->addr);
+  if (log_enabled(LOG_LEVEL_DEBUG)) {
+    char text[PEER_TEXT_MAX];
+    log_debug("Connection %d from %s opened", fd, peer_text(peer, text));
+  }
+  /* A proxy writes its request right after it connects, so it is usually
+   * here by the time we accept: read it before watching the socket. A
+   * request answered with a close then costs no epoll_ctl at all. */
+  do_read(cl);
   drive(cl);
   return 0;
 }
@@ -306,11 +275,18 @@ void client_abort(struct client *cl) {
 int client_set_init(struct client_set *set, uv_loop_t *loop, struct conn_env *env,
                     void (*closed)(struct client_set *), bool forks) {
   *set = (struct client_set){.loop = loop, .env = env, .closed = closed};
-  return poller_init(&set->poller, loop, on_ready, forks);
+  int err = deadlines_init(&set->deadlines, loop, on_deadline);
+  if (err < 0)
+    return err;
+  err = poller_init(&set->poller, loop, on_ready, bury_dead, forks);
+  if (err < 0)
+    deadlines_close(&set->deadlines);
+  return err;
 }
 
 void client_set_close(struct client_set *set) {
   while (set->clients != NULL)
     close_now(set->clients);
   poller_close(&set->poller);
+  deadlines_close(&set->deadlines);
 }

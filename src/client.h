@@ -1,20 +1,23 @@
 /* A connection's socket side: moves bytes between the socket and its conn
  * state machine with read(2), send(2) and sendfile(2), driven by readiness
- * from the set's poller and later a uv_poll_t (libuv streams cannot sendfile
- * from a non-blocking socket), with one timer for every deadline, and a
- * lingering close after errors. */
+ * from its set's epoll set (poller.h) for the connection's whole life, with its
+ * deadlines on the set's shared timer (deadline.h), and a lingering close
+ * after errors. No libuv handle per connection: see poller.h for the numbers.
+ * A closed client is freed at once, or at the end of the batch of events it was
+ * closed in, which may still name it. */
 #ifndef UNIXCORN_CLIENT_H
 #define UNIXCORN_CLIENT_H
 
 #include <uv.h>
 
 #include "conn.h"
+#include "deadline.h"
 #include "poller.h"
 
 struct client;
 
-/* Whoever runs the connections: a worker's server, or the master's metrics
- * endpoint. It keeps the list of open clients, for a graceful stop. */
+/* Whoever runs the connections: a worker, or the metrics process. It keeps
+ * the list of open clients, for a graceful stop. */
 struct client_set {
   uv_loop_t *loop;
   struct conn_env *env;
@@ -23,34 +26,31 @@ struct client_set {
   /* Called as a client goes away, after it left the list. */
   void (*closed)(struct client_set *set);
   struct poller poller;
+  struct deadlines deadlines;
+  struct client *dead; /* closed during a batch of events: freed after it */
 };
 
 struct client {
-  struct poller_entry watch; /* until the first response, then: */
-  uv_poll_t poll;            /* if polling */
-  bool polling;
-  int poll_events; /* what poll watches now */
-  uv_timer_t timer;
+  struct poller_entry watch;
+  struct deadline deadline;
   struct client_set *set;
   struct client *prev, *next;
   int fd;
-  uint64_t timer_due; /* loop time the timer fires at; 0: not armed */
   bool want_write;
   bool lingering;
-  uint64_t linger_until;
-  size_t lingered;
-  int open_handles; /* freed when the last one's close callback runs */
+  uint32_t lingered; /* bytes drained while lingering */
   struct conn conn;
 };
 
-/* forks: the process forks children (see struct poller). Returns 0 or
- * -errno. */
+/* forks: the process forks children (see struct poller). Returns 0 or -errno. */
 int client_set_init(struct client_set *set, uv_loop_t *loop, struct conn_env *env,
                     void (*closed)(struct client_set *set), bool forks);
-/* Closes every client at once, then the poller. */
+/* Closes every client at once, then the poller and the timer. */
 void client_set_close(struct client_set *set);
 
-/* Takes ownership of fd. Returns 0 or -errno (fd closed then). */
+/* Takes ownership of fd, a socket that was just accepted (it may already hold
+ * the request: it is read before it is watched). Returns 0 or -errno (fd
+ * closed then). */
 int client_start(struct client_set *set, int fd, const struct peer *peer);
 /* Graceful stop: finish the current response, then close. */
 void client_stop(struct client *cl);

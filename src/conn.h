@@ -1,10 +1,17 @@
 /* One HTTP/1.x connection as a state machine: bytes in, bytes out, deadlines.
  * It owns no socket, so the server's event loop, the unit tests and the fuzzer
- * all drive the same code: feed it what arrived, send what it hands out. */
+ * all drive the same code: feed it what arrived, send what it hands out.
+ *
+ * What a request needs while it is under way (its parser, its fields, the
+ * application's state) is an exchange, taken from a pool when the request's
+ * first byte arrives and given back once it is answered: an idle keep-alive
+ * connection holds only struct conn, and no buffer. */
 #ifndef UNIXCORN_CONN_H
 #define UNIXCORN_CONN_H
 
+#include <stdalign.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -19,6 +26,8 @@ struct conn_stats {
   uint64_t requests; /* answered, of any status */
 };
 
+struct exchange;
+
 /* Shared by every connection of a process. */
 struct conn_env {
   struct conn_stats stats;
@@ -26,22 +35,33 @@ struct conn_env {
   struct http1_limits limits;
   const struct handler *app;
   void *app_ctx;
-  uint64_t now_ms; /* the event loop's clock, updated by its owner */
-  bool stopping;   /* graceful stop: no new keep-alive */
+  uint64_t now_ms;        /* the event loop's clock, updated by its owner */
+  bool stopping;          /* graceful stop: no new keep-alive */
+  struct exchange *spare; /* exchanges given back, for the next requests */
+  size_t nspare;
 };
 
 /* Limits from the config; app and app_ctx as given. */
 void conn_env_init(struct conn_env *env, const struct config *cfg,
                    const struct handler *app, void *app_ctx);
+/* Frees the spare exchanges (at exit, so leak checkers see a clean heap). */
+void conn_env_release(struct conn_env *env);
 
+/* The other end of the connection. Kept in binary: the text is made only
+ * when a log line needs it. */
 struct peer {
-  char addr[64]; /* IP text, or "unix" */
-  bool trusted;  /* a proxy whose X-Forwarded-For we log as the client */
-  bool has_cred; /* SO_PEERCRED of a Unix-socket peer */
+  uint8_t family; /* AF_UNIX, AF_INET or AF_INET6 */
+  uint8_t ip[16]; /* AF_INET: the first 4 bytes */
+  bool trusted;   /* a proxy whose X-Forwarded-For we log as the client */
+  bool has_cred;  /* SO_PEERCRED of a Unix-socket peer */
   pid_t pid;
   uid_t uid;
   gid_t gid;
 };
+
+#define PEER_TEXT_MAX 46 /* INET6_ADDRSTRLEN */
+/* "unix", or the address as inet_ntop writes it. */
+const char *peer_text(const struct peer *p, char out[PEER_TEXT_MAX]);
 
 enum conn_state {
   CONN_IDLE,       /* waiting for the first byte of a request */
@@ -60,34 +80,38 @@ struct conn_output {
   size_t file_len;
 };
 
-struct conn {
-  struct conn_env *env;
+/* One request under way. */
+struct exchange {
+  struct exchange *next_spare;
   struct http1 http;
   struct request req;
-  struct buf in; /* unparsed input is [in_pos, in.len) */
-  size_t in_pos;
-  struct buf out; /* unsent output is [out_pos, out.len), then the file part */
-  size_t out_pos;
-  int file_fd;
+  int file_fd; /* the response's file part, sent after the memory part */
   uint64_t file_off, file_left;
-  enum conn_state state;
-  bool keep_alive;
+  uint64_t body_sent;
+  uint64_t start_ns; /* for the access log's request time */
+  int status;
   bool app_active; /* the handler holds request state: on_done is owed */
   bool response_started, response_ended, chunked_out;
-  bool served_one; /* a kept-alive connection idles under --keepalive */
-  bool peer_eof;
-  bool failed; /* ended with an error: the client may still be sending */
-  int status;
-  uint64_t body_sent;
-  uint64_t state_since_ms, last_io_ms;
-  uint64_t start_ns; /* for the access log's request time */
-  struct peer peer;
-  void *app_state;
+  alignas(max_align_t) char app_state[]; /* env->app->state_size bytes */
 };
 
-/* app_state points at env->app->state_size bytes that live as long as c. */
-void conn_init(struct conn *c, struct conn_env *env, const struct peer *peer,
-               void *app_state);
+struct conn {
+  struct conn_env *env;
+  struct exchange *x; /* NULL between requests */
+  struct buf in;      /* unparsed input is [in_pos, in.len) */
+  struct buf out;     /* unsent output is [out_pos, out.len), then x's file part */
+  size_t in_pos, out_pos;
+  uint64_t state_since_ms, last_io_ms;
+  struct peer peer;
+  uint8_t state; /* enum conn_state */
+  bool keep_alive;
+  bool served_one; /* a kept-alive connection idles under --keepalive */
+  bool peer_eof;
+  bool failed;        /* ended with an error: the client may still be sending */
+  bool client_closes; /* the last request asked to close after its answer */
+};
+
+void conn_init(struct conn *c, struct conn_env *env, const struct peer *peer);
 /* Releases everything the connection holds (not the struct itself). */
 void conn_release(struct conn *c);
 
@@ -104,8 +128,10 @@ bool conn_wants_input(const struct conn *c);
 bool conn_output(const struct conn *c, struct conn_output *o);
 void conn_output_done(struct conn *c, size_t n);
 
-/* Absolute deadline in env->now_ms terms, 0 for none; conn_expire() when due. */
-uint64_t conn_deadline(const struct conn *c);
+/* When the connection's deadline is due: start + duration, in env->now_ms
+ * terms; duration 0 means none. Connections share a few durations, which is
+ * what lets their owner keep deadlines in one list per duration. */
+void conn_deadline(const struct conn *c, uint64_t *start, uint64_t *duration);
 void conn_expire(struct conn *c);
 
 /* Graceful stop: the current response says Connection: close, and an idle
@@ -122,11 +148,17 @@ static inline bool conn_done(const struct conn *c) {
   return c->state == CONN_DONE;
 }
 
-/* At close: may the client still have bytes in flight that we never read?
- * Then the transport should drain them before closing, so the kernel does not
- * answer them with a reset that destroys the response we sent. */
-static inline bool conn_may_have_unread_input(const struct conn *c) {
+/* At close: has the client sent bytes that we never read? Then the transport
+ * should drain them before closing, so the kernel does not answer them with a
+ * reset that destroys the response we sent. */
+static inline bool conn_has_unread_input(const struct conn *c) {
   return c->failed || c->in_pos < c->in.len;
+}
+
+/* ...and may it still be sending? Not a client that asked to close: it sends
+ * nothing after that request (RFC 9112, section 9.6). */
+static inline bool conn_client_may_send(const struct conn *c) {
+  return !c->peer_eof && !c->client_closes;
 }
 
 #endif

@@ -211,7 +211,14 @@ enum target_form target_form(const char *t, size_t len) {
 
 bool host_value_valid(const char *v, size_t len) {
   struct authority_rules rules = {0};
-  return len == 0 || authority_valid(v, v + len, &rules);
+  size_t i = 0;
+  while (i < len && char_is((unsigned char)v[i], CHAR_REGNAME))
+    i++; /* a plain name or IPv4 address: as good as every Host */
+  if (i == len)
+    return true;
+  if (v[i] == ':')
+    return port_valid(v + i + 1, v + len, false);
+  return authority_valid(v, v + len, &rules);
 }
 
 void list_init(struct list_match *m, const char *want) {

@@ -14,7 +14,7 @@ struct conn;
 
 struct handler {
   const char *name;
-  size_t state_size; /* per-connection state, allocated with the connection */
+  size_t state_size; /* per-request state: lives from on_head until on_done */
   /* Each returns 0, or an HTTP status (>= 400) to fail the request with. */
   int (*on_head)(struct conn *c, void *state);
   int (*on_body)(struct conn *c, void *state, const char *data, size_t len);

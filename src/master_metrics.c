@@ -29,7 +29,7 @@ static void snapshot(void *ctx, struct metrics_snapshot *out) {
 
 static void on_metrics_accept(uv_poll_t *h, int status, int events) {
   struct master *m = h->data;
-  struct peer peer = {.addr = "metrics"};
+  struct peer peer = {.family = AF_UNIX};
   (void)events;
   for (int fd; status == 0 && (fd = accept4(m->metrics_sock.fd, NULL, NULL,
                                             SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0;)

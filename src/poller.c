@@ -33,9 +33,8 @@ static void dispatch(struct poller *p, const struct epoll_event *ev) {
 /* One batch per turn of the loop: sockets that are still ready (a client
  * stops after a few reads, so one connection cannot starve the others) keep
  * the set readable, and libuv calls again after timers and the other handles
- * have had their turn. Entries stay valid through a batch: their owners are
- * freed in uv_close callbacks, which run after this, and on_ready ignores a
- * closed socket. */
+ * have had their turn. Entries stay valid through a batch: their owners free
+ * what closed during it only in on_batch_done. */
 static void on_watch(uv_poll_t *h, int status, int events) {
   struct poller *p = h->data;
   struct epoll_event ev[POLLER_BATCH];
@@ -47,12 +46,18 @@ static void on_watch(uv_poll_t *h, int status, int events) {
   int n = epoll_wait(p->epfd, ev, POLLER_BATCH, 0);
   if (n < 0 && errno != EINTR)
     log_error("epoll_wait: %s", strerror(errno));
+  p->dispatching = true;
   for (int i = 0; i < n; i++)
     dispatch(p, &ev[i]);
+  p->dispatching = false;
+  p->on_batch_done(p);
 }
 
-int poller_init(struct poller *p, uv_loop_t *loop, poller_cb on_ready, bool forks) {
+int poller_init(struct poller *p, uv_loop_t *loop, poller_cb on_ready,
+                poller_batch_cb on_batch_done, bool forks) {
   p->on_ready = on_ready;
+  p->on_batch_done = on_batch_done;
+  p->dispatching = false;
   p->forks = forks;
   p->epfd = epoll_create1(EPOLL_CLOEXEC);
   if (p->epfd < 0)
@@ -64,8 +69,13 @@ int poller_init(struct poller *p, uv_loop_t *loop, poller_cb on_ready, bool fork
     return err;
   }
   p->watch.data = p;
-  uv_poll_start(&p->watch, UV_READABLE, on_watch);
-  return 0;
+  err = uv_poll_start(&p->watch, UV_READABLE, on_watch);
+  if (err < 0) {
+    uv_close((uv_handle_t *)&p->watch, NULL);
+    close(p->epfd);
+    p->epfd = -1;
+  }
+  return err;
 }
 
 /* A socket that is watched for nothing leaves the set rather than staying with

@@ -21,7 +21,8 @@ struct request {
   bool is_head;
   bool expect_continue;
   bool chunked;
-  bool keep_alive;
+  bool keep_alive;         /* the connection may carry another request */
+  bool client_closes;      /* the client said it sends no other (close, or 1.0) */
   uint64_t content_length; /* when !chunked */
   uint64_t body_received;
 };

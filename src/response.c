@@ -55,15 +55,20 @@ static char *put_u64(char *p, uint64_t v) {
 int response_head_format(struct buf *out, const struct response_head *h) {
   size_t date_len, ct_len = h->content_type ? h->content_type_len : 0;
   const char *date = date_header(&date_len);
-  const char *reason = http_reason(h->status);
+  const char *reason = h->status == 200 ? NULL : http_reason(h->status);
   int err = buf_reserve(out, 256 + date_len + ct_len);
   if (err < 0)
     return err;
-  char *p = PUT_LITERAL(out->data + out->len, "HTTP/1.1 ");
-  p = put_u64(p, (uint64_t)h->status);
-  *p++ = ' ';
-  p = put(p, reason, strlen(reason));
-  p = PUT_LITERAL(p, "\r\n" SERVER_HEADER);
+  char *p = out->data + out->len;
+  if (h->status == 200) { /* nearly every response: one copy */
+    p = PUT_LITERAL(p, "HTTP/1.1 200 OK\r\n" SERVER_HEADER);
+  } else {
+    p = PUT_LITERAL(p, "HTTP/1.1 ");
+    p = put_u64(p, (uint64_t)h->status);
+    *p++ = ' ';
+    p = put(p, reason, strlen(reason));
+    p = PUT_LITERAL(p, "\r\n" SERVER_HEADER);
+  }
   p = put(p, date, date_len);
   if (h->content_type) {
     p = PUT_LITERAL(p, "Content-Type: ");

@@ -23,12 +23,13 @@ static void say(int fd, const char *s, size_t n) {
 }
 
 static void dump_request(int fd, const struct conn *c) {
-  const struct request *r = &c->req;
-  char line[600];
-  int n = snprintf(line, sizeof line, "  in flight: %.*s %.*s (from %s)\n",
-                   (int)r->method.len, r->method.len ? request_str(r, r->method) : "",
-                   (int)(r->target.len < 512 ? r->target.len : 512),
-                   r->target.len ? request_str(r, r->target) : "", c->peer.addr);
+  const struct request *r = &c->x->req;
+  char line[600], from[PEER_TEXT_MAX];
+  int n =
+      snprintf(line, sizeof line, "  in flight: %.*s %.*s (from %s)\n",
+               (int)r->method.len, r->method.len ? request_str(r, r->method) : "",
+               (int)(r->target.len < 512 ? r->target.len : 512),
+               r->target.len ? request_str(r, r->target) : "", peer_text(&c->peer, from));
   if (n > 0)
     say(fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
@@ -46,7 +47,7 @@ static void on_abort(int sig) {
   say(fd, head, (size_t)n);
   for (struct client *cl = watched ? watched->conns.clients : NULL; cl != NULL;
        cl = cl->next)
-    if (conn_busy(&cl->conn))
+    if (conn_busy(&cl->conn) && cl->conn.x != NULL)
       dump_request(fd, &cl->conn);
   void *frames[64];
   backtrace_symbols_fd(frames, backtrace(frames, 64), fd);

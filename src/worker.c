@@ -68,10 +68,10 @@ static void pause_at_capacity(struct worker *wk) {
 static void describe_peer(const struct worker *wk, int fd,
                           const struct sockaddr_storage *ss, struct peer *peer) {
   memset(peer, 0, sizeof *peer);
+  peer->family = (uint8_t)ss->ss_family;
   if (ss->ss_family == AF_UNIX) {
     struct ucred cred;
     socklen_t len = sizeof cred;
-    strcpy(peer->addr, "unix");
     peer->trusted = true; /* the socket file's permissions chose who connects */
     if (config_wants_peer_cred(wk->cfg) &&
         getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
@@ -83,14 +83,13 @@ static void describe_peer(const struct worker *wk, int fd,
     return;
   }
   int one = 1;
+  char text[PEER_TEXT_MAX];
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (ss->ss_family == AF_INET6)
-    inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, peer->addr,
-              sizeof peer->addr);
+    memcpy(peer->ip, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
   else
-    inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, peer->addr,
-              sizeof peer->addr);
-  peer->trusted = config_proxy_trusted(wk->cfg, peer->addr);
+    memcpy(peer->ip, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+  peer->trusted = config_proxy_trusted(wk->cfg, peer_text(peer, text));
 }
 
 static void on_accept(uv_poll_t *h, int status, int events) {
@@ -315,6 +314,7 @@ out:
   uv_run(&wk.loop, UV_RUN_NOWAIT); /* let close callbacks run */
   uv_loop_close(&wk.loop);
   log_flush();
+  conn_env_release(&wk.env);
   bufpool_drain();
   return rc;
 }

@@ -103,7 +103,8 @@ static void check(struct fuzz *f) {
   INVARIANT(n == 0 || memcmp(out->data, "HTTP/1.1 ", n) == 0);
   INVARIANT(out->len <= OUTPUT_PER_INPUT * f->d.fed + OUTPUT_SLACK);
   /* Content-Type is copied into the response head: it has no limit of its own. */
-  INVARIANT(c->out.len - c->out_pos <= HELD_OUTPUT_MAX + c->req.content_type.len);
+  INVARIANT(c->out.len - c->out_pos <=
+            HELD_OUTPUT_MAX + (c->x ? c->x->req.content_type.len : 0));
   char *p;
   INVARIANT(!(conn_done(c) || f->eof) || conn_read_window(c, &p) == 0);
   INVARIANT(!f->was_done || conn_done(c));
@@ -145,9 +146,11 @@ static void send_fill(struct fuzz *f, uint8_t units) {
 
 /* As the server's timer: only a connection with a deadline expires. */
 static void expire(struct fuzz *f) {
-  uint64_t due = conn_deadline(&f->d.conn);
-  if (due == 0)
+  uint64_t start, duration;
+  conn_deadline(&f->d.conn, &start, &duration);
+  if (duration == 0)
     return;
+  uint64_t due = start + duration;
   if (due > f->d.env.now_ms)
     f->d.env.now_ms = due;
   conn_expire(&f->d.conn);

@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "echo.h"
@@ -11,12 +12,13 @@ void driver_init(struct driver *d, const struct config *cfg) {
   d->cfg = *cfg;
   echo_options_init(&d->echo, &d->cfg);
   conn_env_init(&d->env, &d->cfg, &echo_handler, &d->echo);
-  struct peer peer = {.addr = "unix", .has_cred = 1, .pid = 1, .uid = 0};
-  conn_init(&d->conn, &d->env, &peer, d->app_state);
+  struct peer peer = {.family = AF_UNIX, .has_cred = 1, .pid = 1, .uid = 0};
+  conn_init(&d->conn, &d->env, &peer);
 }
 
 void driver_free(struct driver *d) {
   conn_release(&d->conn);
+  conn_env_release(&d->env);
   buf_release(&d->sent);
 }
 

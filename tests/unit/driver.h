@@ -14,7 +14,6 @@ struct driver {
   struct conn_env env;
   struct echo_options echo;
   struct conn conn;
-  _Alignas(max_align_t) char app_state[256];
   struct buf sent; /* everything the connection sent */
   size_t fed;      /* bytes of input the connection took */
   /* The client's reading side; zeroed by driver_init: it reads everything. */
