@@ -13,8 +13,8 @@
 
 struct client;
 
-/* Whoever runs the connections: a worker's server, or the master's metrics
- * endpoint. It keeps the list of open clients, for a graceful stop. */
+/* Whoever runs the connections: a worker, or the metrics process. It keeps
+ * the list of open clients, for a graceful stop. */
 struct client_set {
   uv_loop_t *loop;
   struct conn_env *env;
