@@ -273,12 +273,12 @@ void client_abort(struct client *cl) {
 }
 
 int client_set_init(struct client_set *set, uv_loop_t *loop, struct conn_env *env,
-                    void (*closed)(struct client_set *), bool forks) {
+                    void (*closed)(struct client_set *)) {
   *set = (struct client_set){.loop = loop, .env = env, .closed = closed};
   int err = deadlines_init(&set->deadlines, loop, on_deadline);
   if (err < 0)
     return err;
-  err = poller_init(&set->poller, loop, on_ready, bury_dead, forks);
+  err = poller_init(&set->poller, loop, on_ready, bury_dead);
   if (err < 0)
     deadlines_close(&set->deadlines);
   return err;

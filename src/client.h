@@ -42,9 +42,9 @@ struct client {
   struct conn conn;
 };
 
-/* forks: the process forks children (see struct poller). Returns 0 or -errno. */
+/* Returns 0 or -errno. */
 int client_set_init(struct client_set *set, uv_loop_t *loop, struct conn_env *env,
-                    void (*closed)(struct client_set *set), bool forks);
+                    void (*closed)(struct client_set *set));
 /* Closes every client at once, then the poller and the timer. */
 void client_set_close(struct client_set *set);
 

@@ -347,8 +347,9 @@ static const struct option_spec options[] = {
     {"pid", 'p', OPT_PID, "FILE", "Write the master's pid to FILE."},
     {"check-config", 0, OPT_CHECK_CONFIG, NULL, "Check the flags and exit."},
     {"metrics-bind", 0, OPT_METRICS_BIND, "ADDR",
-     "Serve Prometheus metrics from the master on ADDR (as for --bind), e.g.\n"
-     "unix:/tmp/app-metrics.sock or 127.0.0.1:9100. Default: off"},
+     "Serve Prometheus metrics on ADDR (as for --bind), e.g.\n"
+     "unix:/tmp/app-metrics.sock or 127.0.0.1:9100. The master binds it; a\n"
+     "process of its own, not a worker, serves it. Default: off"},
     {"backlog", 0, OPT_BACKLOG, "N",
      "Listen queue length; the kernel caps it at net.core.somaxconn. Default: 2048"},
     {"keepalive", 0, OPT_KEEPALIVE, "SECONDS",

@@ -1,6 +1,7 @@
 /* unixcorn: an HTTP/1.1 application server for running behind nginx on a Unix
  * socket. The same binary is the master (master.c) and, started by it with
- * HANDOFF_WORKER set, each worker (worker.c). */
+ * HANDOFF_WORKER set, each worker (worker.c), or with HANDOFF_METRICS set, the
+ * metrics process (metrics_server.c). */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -9,8 +10,10 @@
 
 #include "config.h"
 #include "log.h"
+#include "echo.h"
 #include "handoff.h"
 #include "master.h"
+#include "metrics_server.h"
 #include "worker.h"
 #include "spool.h"
 
@@ -24,7 +27,24 @@ static int run_worker(const struct config *cfg) {
                              "workers that a unixcorn master starts");
     return WORKER_BOOT_FAILED;
   }
-  return worker_run(cfg, &ws);
+  static struct echo_options echo;
+  echo_options_init(&echo, cfg);
+  struct worker_role role = {
+      .name = "worker", .app = &echo_handler, .app_ctx = &echo, .recycles = true};
+  return worker_run(cfg, &ws, &role);
+}
+
+/* The metrics process finds its socket, then the shared counters (handoff.h). */
+static int run_metrics(const struct config *cfg, const char *master_pid) {
+  struct metrics_setup ms = {.listen_fd = HANDOFF_FIRST_FD,
+                             .shm_fd = HANDOFF_FIRST_FD + 1,
+                             .master_pid = (pid_t)strtol(master_pid, NULL, 10)};
+  if (ms.master_pid <= 1) {
+    log_error(HANDOFF_METRICS " is only for the metrics process that a unixcorn "
+                              "master starts");
+    return WORKER_BOOT_FAILED;
+  }
+  return metrics_server_run(cfg, &ms);
 }
 
 int main(int argc, char **argv) {
@@ -37,7 +57,8 @@ int main(int argc, char **argv) {
   case CONFIG_ERROR: fprintf(stderr, "unixcorn: %s\n", err); return 2;
   case CONFIG_OK: break;
   }
-  bool worker = getenv(HANDOFF_WORKER) != NULL;
+  const char *metrics = getenv(HANDOFF_METRICS);
+  bool worker = getenv(HANDOFF_WORKER) != NULL || metrics != NULL; /* a child */
   const char *failed = NULL;
   int rc = log_open(cfg.error_logfile, cfg.access_logfile, cfg.log_level, &failed);
   if (rc < 0) {
@@ -57,7 +78,10 @@ int main(int argc, char **argv) {
     return 0;
   }
   signal(SIGPIPE, SIG_IGN); /* a vanished client is an EPIPE, not a crash */
-  rc = worker ? run_worker(&cfg) : master_run(&cfg, argv);
+  if (metrics != NULL)
+    rc = run_metrics(&cfg, metrics);
+  else
+    rc = worker ? run_worker(&cfg) : master_run(&cfg, argv);
   log_close();
   return rc;
 }

@@ -21,61 +21,18 @@
 #define TICK_MS 100
 #define KILL_GRACE_MS 2000 /* after SIGABRT, before SIGKILL */
 #define BOOT_FAILURES_MAX 5
-/* Workers run this very binary, even once a new one replaced it on disk. */
-#define SELF_EXE "/proc/self/exe"
-
-extern char **environ;
 
 static void maintain(struct master *m);
 static void begin_stop(struct master *m, bool quick, const char *why);
-static void maybe_finish(struct master *m);
 static void rename_pid_file(struct master *m, bool to_oldbin);
 
 static uint64_t loop_ms(struct master *m) {
   return uv_now(&m->loop);
 }
 
-/* ---- environment and file descriptors handed to children ---- */
-
-/* environ without our own variables, plus `extra`; NULL-terminated. */
-static char **child_env(const char *extra1, const char *extra2) {
-  size_t n = 0;
-  while (environ[n] != NULL)
-    n++;
-  char **env = calloc(n + 3, sizeof *env);
-  if (env == NULL)
-    return NULL;
-  size_t k = 0;
-  for (size_t i = 0; i < n; i++)
-    if (strncmp(environ[i], HANDOFF_ENV_PREFIX, strlen(HANDOFF_ENV_PREFIX)) != 0 ||
-        strncmp(environ[i], HANDOFF_ENV_KEPT_PREFIX, strlen(HANDOFF_ENV_KEPT_PREFIX)) ==
-            0)
-      env[k++] = environ[i];
-  env[k++] = (char *)extra1;
-  env[k] = (char *)extra2;
-  return env;
-}
-
-/* stdin ignored, stdout and stderr shared, then the listeners from fd 3 on,
- * then `extra_fd` if >= 0. Returns the count. */
-static int child_stdio(const struct master *m, uv_stdio_container_t *stdio,
-                       int extra_fd) {
-  int n = 0;
-  stdio[n++].flags = UV_IGNORE;
-  for (int fd = 1; fd <= 2; fd++, n++) {
-    stdio[n].flags = UV_INHERIT_FD;
-    stdio[n].data.fd = fd;
-  }
-  for (size_t i = 0; i < m->nlisteners; i++, n++) {
-    stdio[n].flags = UV_INHERIT_FD;
-    stdio[n].data.fd = m->listeners[i].fd;
-  }
-  if (extra_fd >= 0) {
-    stdio[n].flags = UV_INHERIT_FD;
-    stdio[n].data.fd = extra_fd;
-    n++;
-  }
-  return n;
+static void add_listeners(const struct master *m, struct spawn *s) {
+  for (size_t i = 0; i < m->nlisteners; i++)
+    s->fds[s->nfds++] = m->listeners[i].fd;
 }
 
 /* ---- workers ---- */
@@ -134,11 +91,14 @@ static void on_worker_exit(uv_process_t *proc, int64_t status, int term_signal) 
   master_add_counters(&m->retired, &w->report);
   w->exited = true;
   unlink_worker(m, w);
-  uv_close((uv_handle_t *)&w->beat, on_worker_handle_closed);
+  if (w->beat_open)
+    uv_close((uv_handle_t *)&w->beat, on_worker_handle_closed);
+  else
+    w->open_handles--;
   uv_close((uv_handle_t *)&w->proc, on_worker_handle_closed);
   close(w->beat_fd);
   maintain(m);
-  maybe_finish(m);
+  master_maybe_finish(m);
 }
 
 static void on_beat(uv_poll_t *h, int status, int events) {
@@ -155,6 +115,7 @@ static void on_beat(uv_poll_t *h, int status, int events) {
       maintain(w->m);
     }
   }
+  master_publish_metrics(w->m, false);
   if (status < 0 || err == -EPIPE || err == -ECONNRESET)
     uv_poll_stop(h); /* the worker is going; its exit callback cleans up */
 }
@@ -162,32 +123,25 @@ static void on_beat(uv_poll_t *h, int status, int events) {
 static int spawn_worker(struct master *m) {
   int sv[2];
   char count[64];
-  uv_stdio_container_t stdio[4 + CONFIG_MAX_BINDS];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
     return -errno;
   struct child *w = calloc(1, sizeof *w);
-  snprintf(count, sizeof count, HANDOFF_WORKER_LISTENERS "=%zu", m->nlisteners);
-  char **env = child_env(HANDOFF_WORKER "=1", count);
-  if (w == NULL || env == NULL) {
-    free(w);
-    free(env);
+  if (w == NULL) {
     close(sv[0]);
     close(sv[1]);
     return -ENOMEM;
   }
-  uv_process_options_t opt = {
-      .exit_cb = on_worker_exit,
-      .file = SELF_EXE,
-      .args = m->argv,
-      .env = env,
-      .stdio = stdio,
-      .stdio_count = child_stdio(m, stdio, sv[1]),
-  };
+  snprintf(count, sizeof count, HANDOFF_WORKER_LISTENERS "=%zu", m->nlisteners);
+  struct spawn s = {.exit_cb = on_worker_exit,
+                    .file = SELF_EXE,
+                    .env = {HANDOFF_WORKER "=1", count},
+                    .nenv = 2};
+  add_listeners(m, &s);
+  s.fds[s.nfds++] = sv[1];
   w->m = m;
   w->proc.data = w->beat.data = w;
   w->open_handles = 2;
-  int err = uv_spawn(&m->loop, &w->proc, &opt);
-  free(env);
+  int err = master_spawn(m, &w->proc, &s);
   close(sv[1]);
   if (err < 0) {
     log_error("cannot start a worker: %s", uv_strerror(err));
@@ -199,8 +153,14 @@ static int spawn_worker(struct master *m) {
   w->beat_fd = sv[0];
   w->generation = m->generation;
   w->spawned_ms = loop_ms(m);
-  uv_poll_init(&m->loop, &w->beat, sv[0]);
-  uv_poll_start(&w->beat, UV_READABLE, on_beat);
+  err = uv_poll_init(&m->loop, &w->beat, sv[0]);
+  w->beat_open = err == 0;
+  if (err == 0)
+    err = uv_poll_start(&w->beat, UV_READABLE, on_beat);
+  if (err < 0) { /* unheard, it would only time out: replace it now */
+    log_error("cannot watch a worker's heartbeats: %s", uv_strerror(err));
+    kill(w->proc.pid, SIGKILL);
+  }
   w->next = m->workers;
   m->workers = w;
   return 0;
@@ -270,15 +230,15 @@ static void on_tick(uv_timer_t *t) {
   for (struct child *w = m->workers; w != NULL; w = w->next)
     check_worker(m, w, now);
   maintain(m);
+  master_tick_metrics(m);
 }
 
 /* ---- stopping, upgrading ---- */
 
-static void maybe_finish(struct master *m) {
-  if (!m->stopping || m->workers != NULL || m->finished)
+void master_maybe_finish(struct master *m) {
+  if (!m->stopping || m->workers != NULL || master_metrics_running(m) || m->finished)
     return;
   m->finished = true;
-  master_close_metrics(m);
   for (size_t i = 0; i < sizeof m->signals / sizeof m->signals[0]; i++)
     uv_close((uv_handle_t *)&m->signals[i], NULL);
   uv_close((uv_handle_t *)&m->tick, NULL);
@@ -301,6 +261,7 @@ static void close_listeners(struct master *m) {
     listener_close(&m->listeners[i]);
   }
   m->nlisteners = 0;
+  master_close_metrics_socket(m, keep_files);
 }
 
 static void begin_stop(struct master *m, bool quick, const char *why) {
@@ -316,7 +277,8 @@ static void begin_stop(struct master *m, bool quick, const char *why) {
   m->stop_deadline_ms = loop_ms(m) + (quick ? 0 : m->cfg->graceful_timeout_ms) + 1000;
   for (struct child *w = m->workers; w != NULL; w = w->next)
     retire(w, quick ? SIGQUIT : SIGTERM);
-  maybe_finish(m);
+  master_signal_metrics(m, quick ? SIGQUIT : SIGTERM);
+  master_maybe_finish(m);
 }
 
 static void on_upgrade_exit(uv_process_t *proc, int64_t status, int term_signal) {
@@ -350,9 +312,8 @@ static void rename_pid_file(struct master *m, bool to_oldbin) {
  * switch, TERM to the new one rolls it back. The socket path never disappears
  * and is never bound again. */
 static void upgrade(struct master *m) {
-  char count[64], owned[64] = HANDOFF_INHERIT_OWNED "=";
+  char count[64], owned[64] = HANDOFF_INHERIT_OWNED "=", metrics[64];
   size_t mask_at = strlen(owned);
-  uv_stdio_container_t stdio[3 + CONFIG_MAX_BINDS];
   if (m->upgrade_running || m->stopping) {
     log_warning("USR2 ignored: %s", m->stopping ? "stopping" : "an upgrade is under way");
     return;
@@ -360,24 +321,17 @@ static void upgrade(struct master *m) {
   snprintf(count, sizeof count, HANDOFF_INHERIT_LISTENERS "=%zu", m->nlisteners);
   for (size_t i = 0; i < m->nlisteners; i++) /* which socket files are ours to remove */
     owned[mask_at + i] = m->listeners[i].owns_path ? '1' : '0';
-  char **env = child_env(count, owned);
-  uv_process_options_t opt = {
-      .exit_cb = on_upgrade_exit,
-      .file = m->argv[0],
-      .args = m->argv,
-      .env = env,
-      .stdio = stdio,
-      .stdio_count = child_stdio(m, stdio, -1),
-  };
+  struct spawn s = {
+      .exit_cb = on_upgrade_exit, .file = m->argv[0], .env = {count, owned}, .nenv = 2};
+  add_listeners(m, &s);
+  master_hand_over_metrics(m, &s, metrics, sizeof metrics);
   m->upgrade.data = m;
   rename_pid_file(m, true); /* before the new master writes its own */
-  int err = env ? uv_spawn(&m->loop, &m->upgrade, &opt) : UV_ENOMEM;
-  free(env);
+  int err = master_spawn(m, &m->upgrade, &s);
   if (err < 0) {
     log_error("cannot start the new master %s: %s", m->argv[0], uv_strerror(err));
     rename_pid_file(m, false);
-    if (env)
-      uv_close((uv_handle_t *)&m->upgrade, NULL);
+    uv_close((uv_handle_t *)&m->upgrade, NULL);
     return;
   }
   m->upgrade_running = true;
@@ -449,6 +403,7 @@ static void on_signal(uv_signal_t *h, int signum) {
   } else if (signum == SIGUSR1) {
     log_reopen();
     signal_workers(m, SIGUSR1);
+    master_signal_metrics(m, SIGUSR1);
   }
   maintain(m);
 }
@@ -522,17 +477,22 @@ static void warn_backlog(int backlog) {
                 backlog, somaxconn, somaxconn, backlog);
 }
 
-static void init_handles(struct master *m) {
+static int init_handles(struct master *m) {
   static const int signums[] = {SIGTERM, SIGINT,  SIGQUIT, SIGHUP,  SIGTTIN,
                                 SIGTTOU, SIGUSR1, SIGUSR2, SIGWINCH};
   for (size_t i = 0; i < sizeof signums / sizeof signums[0]; i++) {
     uv_signal_init(&m->loop, &m->signals[i]);
     m->signals[i].data = m;
-    uv_signal_start(&m->signals[i], on_signal, signums[i]);
+    int err = uv_signal_start(&m->signals[i], on_signal, signums[i]);
+    if (err < 0) {
+      log_error("cannot handle signal %d: %s", signums[i], uv_strerror(err));
+      return -1;
+    }
   }
   uv_timer_init(&m->loop, &m->tick);
   m->tick.data = m;
   uv_timer_start(&m->tick, on_tick, TICK_MS, TICK_MS);
+  return 0;
 }
 
 static int write_pid_file(const char *path) {
@@ -569,7 +529,11 @@ int master_run(const struct config *cfg, char **argv) {
   m.argv = argv;
   m.target = cfg->workers;
   m.pid_file = cfg->pid_file;
-  uv_loop_init(&m.loop);
+  int err = uv_loop_init(&m.loop);
+  if (err < 0) {
+    log_error("cannot start an event loop: %s", uv_strerror(err));
+    return 1;
+  }
   log_info("Starting unixcorn %s", UNIXCORN_VERSION);
   warn_backlog(cfg->backlog);
   m.exit_code = 1;
@@ -578,18 +542,24 @@ int master_run(const struct config *cfg, char **argv) {
   log_listeners(&m);
   if (master_open_metrics(&m) < 0)
     goto out;
+  if (master_spawn_init(&m) < 0) {
+    log_error("cannot set up the environment of workers: out of memory");
+    goto out;
+  }
+  if (init_handles(&m) < 0)
+    goto out;
   m.exit_code = 0;
-  init_handles(&m);
   maintain(&m);
+  master_tick_metrics(&m);
   uv_run(&m.loop, UV_RUN_DEFAULT);
   log_info("Shutting down: Master");
 out:
-  master_close_metrics(&m);
   close_listeners(&m);
+  master_close_metrics(&m);
   if (m.pid_file)
     remove_pid_file(m.pid_file_old[0] ? m.pid_file_old : m.pid_file);
   uv_run(&m.loop, UV_RUN_NOWAIT);
   uv_loop_close(&m.loop);
-  log_flush();
+  master_spawn_free(&m);
   return m.exit_code;
 }

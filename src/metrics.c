@@ -78,7 +78,8 @@ static int metrics_complete(struct conn *c, void *state) {
   const struct metrics_source *src = conn_app_context(c);
   struct metrics_snapshot snap = {0};
   struct buf text = {0};
-  src->snapshot(src->ctx, &snap);
+  if (src->snapshot(src->ctx, &snap) < 0)
+    return 503;
   int status = metrics_format(&text, &snap) < 0 ? 500 : 0;
   static const char ct[] = "text/plain; version=0.0.4; charset=utf-8";
   if (status == 0 && (conn_respond(c, 200, ct, sizeof ct - 1, text.len) < 0 ||

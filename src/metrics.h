@@ -1,5 +1,6 @@
-/* The master's metrics endpoint: Prometheus text format, summed over the
- * workers' heartbeat reports, served by the same connection code as requests. */
+/* The metrics endpoint: Prometheus text format, of counters the master sums
+ * over the workers' heartbeat reports. The metrics process serves it with the
+ * same connection code as requests (metrics_server.c). */
 #ifndef UNIXCORN_METRICS_H
 #define UNIXCORN_METRICS_H
 
@@ -29,9 +30,10 @@ struct metrics_snapshot {
   } queues[CONFIG_MAX_BINDS];
 };
 
-/* What the handler asks for on every scrape. */
+/* What the handler asks for on every scrape: 0, or -errno when there is no
+ * snapshot to give (the scrape gets 503). */
 struct metrics_source {
-  void (*snapshot)(void *ctx, struct metrics_snapshot *out);
+  int (*snapshot)(void *ctx, struct metrics_snapshot *out);
   void *ctx;
 };
 

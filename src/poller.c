@@ -1,6 +1,7 @@
 #include "poller.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
@@ -8,6 +9,17 @@
 #include "log.h"
 
 #define POLLER_BATCH 64
+
+/* A child made by fork() holds a copy of every socket until it execs or
+ * exits, and with it the socket's epoll registration: close(2) then leaves the
+ * socket in the set, and its events would name a freed owner. Once this
+ * process has forked (an application may: system(), popen()), sockets leave
+ * the set by hand; until then close(2) is enough. */
+static bool forked;
+
+static void note_fork(void) {
+  forked = true;
+}
 
 static uint32_t epoll_events(int events) {
   return ((events & UV_READABLE) ? EPOLLIN : 0u) |
@@ -54,11 +66,13 @@ static void on_watch(uv_poll_t *h, int status, int events) {
 }
 
 int poller_init(struct poller *p, uv_loop_t *loop, poller_cb on_ready,
-                poller_batch_cb on_batch_done, bool forks) {
+                poller_batch_cb on_batch_done) {
+  static bool watching_forks;
+  if (!watching_forks && pthread_atfork(NULL, note_fork, NULL) == 0)
+    watching_forks = true;
   p->on_ready = on_ready;
   p->on_batch_done = on_batch_done;
   p->dispatching = false;
-  p->forks = forks;
   p->epfd = epoll_create1(EPOLL_CLOEXEC);
   if (p->epfd < 0)
     return -errno;
@@ -93,7 +107,7 @@ int poller_set(struct poller *p, struct poller_entry *e, int fd, int events) {
 }
 
 void poller_forget(struct poller *p, struct poller_entry *e, int fd) {
-  if (p->forks && e->events != 0)
+  if (forked && e->events != 0)
     epoll_ctl(p->epfd, EPOLL_CTL_DEL, fd, NULL);
   e->events = 0;
 }

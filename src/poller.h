@@ -32,9 +32,6 @@ struct poller {
   poller_cb on_ready;
   poller_batch_cb on_batch_done;
   bool dispatching; /* inside a batch of on_ready calls */
-  /* The process forks: a child holds a copy of every socket until it execs,
-   * and with it the socket's epoll entry, so entries are removed by hand. */
-  bool forks;
 };
 
 /* One per socket, embedded in its owner; on_ready gets it back. */
@@ -44,7 +41,7 @@ struct poller_entry {
 
 /* Returns 0 or -errno. */
 int poller_init(struct poller *p, uv_loop_t *loop, poller_cb on_ready,
-                poller_batch_cb on_batch_done, bool forks);
+                poller_batch_cb on_batch_done);
 /* Watch fd, whose entry is e, for events (UV_READABLE | UV_WRITABLE; 0 stops
  * watching). Returns 0 or -errno. */
 int poller_set(struct poller *p, struct poller_entry *e, int fd, int events);

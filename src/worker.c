@@ -1,6 +1,7 @@
 #include "worker.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -24,10 +25,10 @@ static void on_accept(uv_poll_t *h, int status, int events);
 
 static void set_accepting(struct worker *wk, bool on) {
   for (size_t i = 0; i < wk->nlisteners; i++) {
-    if (on)
-      uv_poll_start(&wk->listeners[i].poll, UV_READABLE, on_accept);
-    else
-      uv_poll_stop(&wk->listeners[i].poll);
+    int err = on ? uv_poll_start(&wk->listeners[i].poll, UV_READABLE, on_accept)
+                 : uv_poll_stop(&wk->listeners[i].poll);
+    if (err < 0)
+      log_error("cannot watch a listening socket: %s", uv_strerror(err));
   }
 }
 
@@ -178,7 +179,8 @@ static void on_grace_over(uv_timer_t *t) {
 static void begin_stop(struct worker *wk, const char *why) {
   if (wk->env.stopping)
     return;
-  log_info("Worker stopping (%s): finishing %zu connections", why, wk->conns.nclients);
+  log_info("%c%s stopping (%s): finishing %zu connections", toupper(wk->role->name[0]),
+           wk->role->name + 1, why, wk->conns.nclients);
   wk->env.stopping = true;
   wk->env.now_ms = uv_now(&wk->loop);
   close_listeners(wk);
@@ -220,19 +222,22 @@ static void fill_report(struct worker *wk, struct worker_report *r) {
 }
 
 /* Proof of life for the master: sent from the loop, so a stalled loop stops
- * it. A master that went away makes the worker stop. */
+ * it. A master that went away makes the process stop. */
 static void on_heartbeat(uv_timer_t *t) {
   struct worker *wk = t->data;
   struct worker_report r;
-  fill_report(wk, &r);
-  int err = heartbeat_send(wk->heartbeat_fd, &r);
+  int err = 0;
+  if (wk->heartbeat_fd >= 0) {
+    fill_report(wk, &r);
+    err = heartbeat_send(wk->heartbeat_fd, &r);
+  }
   if (err == -EPIPE || err == -ECONNRESET || getppid() != wk->master_pid)
     begin_stop(wk, "the master is gone");
 }
 
 static void on_before_poll(uv_prepare_t *h) {
   struct worker *wk = h->data;
-  log_flush();
+  log_flush(); /* the access log, once per turn of the loop */
   if (wk->max_requests && wk->env.stats.requests >= wk->max_requests)
     begin_stop(wk, "max-requests reached");
 }
@@ -245,19 +250,25 @@ static int adopt_listeners(struct worker *wk, const struct worker_setup *ws) {
       log_error("%s", err);
       return -1;
     }
+    int rc = uv_poll_init(&wk->loop, &l->poll, l->sock.fd);
+    if (rc < 0) {
+      log_error("cannot watch the listening socket: %s", uv_strerror(rc));
+      listener_close(&l->sock);
+      return -1;
+    }
     wk->nlisteners++;
-    uv_poll_init(&wk->loop, &l->poll, l->sock.fd);
     l->poll.data = l;
     l->wk = wk;
   }
   return 0;
 }
 
-static void init_env(struct worker *wk, const struct config *cfg) {
+static void init_env(struct worker *wk, const struct config *cfg,
+                     const struct worker_role *role) {
   wk->cfg = cfg;
-  echo_options_init(&wk->echo, cfg);
-  conn_env_init(&wk->env, cfg, &echo_handler, &wk->echo);
-  if (cfg->max_requests) {
+  wk->role = role;
+  conn_env_init(&wk->env, cfg, role->app, role->app_ctx);
+  if (cfg->max_requests && role->recycles) {
     /* Jitter spreads restarts so the workers do not all recycle at once. */
     srand((unsigned)getpid() ^ (unsigned)uv_hrtime());
     wk->max_requests =
@@ -267,12 +278,16 @@ static void init_env(struct worker *wk, const struct config *cfg) {
   }
 }
 
-static void init_handles(struct worker *wk) {
+static int init_handles(struct worker *wk) {
   static const int signums[] = {SIGTERM, SIGINT, SIGQUIT, SIGUSR1};
   for (size_t i = 0; i < sizeof signums / sizeof signums[0]; i++) {
     uv_signal_init(&wk->loop, &wk->signals[i]);
     wk->signals[i].data = wk;
-    uv_signal_start(&wk->signals[i], on_signal, signums[i]);
+    int err = uv_signal_start(&wk->signals[i], on_signal, signums[i]);
+    if (err < 0) {
+      log_error("cannot handle signal %d: %s", signums[i], uv_strerror(err));
+      return -1;
+    }
   }
   uv_prepare_init(&wk->loop, &wk->before_poll);
   uv_prepare_start(&wk->before_poll, on_before_poll);
@@ -282,32 +297,39 @@ static void init_handles(struct worker *wk) {
   wk->before_poll.data = wk->grace_timer.data = wk->accept_timer.data = wk;
   wk->heartbeat_timer.data = wk;
   uv_timer_start(&wk->heartbeat_timer, on_heartbeat, 0, HEARTBEAT_INTERVAL_MS);
+  return 0;
 }
 
-int worker_run(const struct config *cfg, const struct worker_setup *ws) {
+int worker_run(const struct config *cfg, const struct worker_setup *ws,
+               const struct worker_role *role) {
   static struct worker wk;
   int rc = WORKER_BOOT_FAILED;
   memset(&wk, 0, sizeof wk);
-  uv_loop_init(&wk.loop);
+  int err = uv_loop_init(&wk.loop);
+  if (err < 0) {
+    log_error("cannot start an event loop: %s", uv_strerror(err));
+    return rc;
+  }
   wk.heartbeat_fd = ws->heartbeat_fd;
   wk.master_pid = getppid();
-  init_env(&wk, cfg);
-  int err = client_set_init(&wk.conns, &wk.loop, &wk.env, on_client_closed, false);
+  init_env(&wk, cfg, role);
+  err = client_set_init(&wk.conns, &wk.loop, &wk.env, on_client_closed);
   if (err < 0) {
     log_error("cannot create the connections' epoll set: %s", uv_strerror(err));
     goto out;
   }
-  if (adopt_listeners(&wk, ws) < 0)
+  if (adopt_listeners(&wk, ws) < 0 || init_handles(&wk) < 0)
     goto out;
-  init_handles(&wk);
   watchdog_install(&wk);
-  log_info("Booting worker with pid: %ld", (long)getpid());
+  log_info("Booting %s with pid: %ld", role->name, (long)getpid());
   set_accepting(&wk, true);
   uv_run(&wk.loop, UV_RUN_DEFAULT);
   rc = 0;
-  struct worker_report last; /* the counters since the last heartbeat */
-  fill_report(&wk, &last);
-  heartbeat_send(wk.heartbeat_fd, &last);
+  if (wk.heartbeat_fd >= 0) {
+    struct worker_report last; /* the counters since the last heartbeat */
+    fill_report(&wk, &last);
+    heartbeat_send(wk.heartbeat_fd, &last);
+  }
 out:
   close_listeners(&wk);
   client_set_close(&wk.conns);

@@ -1,5 +1,6 @@
 /* A worker's event loop: accepting on the listening sockets its master
- * opened, signals, heartbeats, graceful stop. */
+ * opened, signals, heartbeats, graceful stop. The metrics process runs the
+ * same loop with the metrics handler (metrics_server.c). */
 #ifndef UNIXCORN_WORKER_H
 #define UNIXCORN_WORKER_H
 
@@ -8,7 +9,6 @@
 #include "client.h"
 #include "config.h"
 #include "conn.h"
-#include "echo.h"
 #include "handoff.h"
 #include "listener.h"
 
@@ -18,24 +18,34 @@ struct worker_listener {
   struct worker *wk;
 };
 
+/* What a process of this kind serves, and how it answers to its master. */
+struct worker_role {
+  const char *name; /* "worker", "metrics process": for log lines */
+  const struct handler *app;
+  void *app_ctx;
+  bool recycles; /* --max-requests applies */
+};
+
 struct worker {
   uv_loop_t loop;
   const struct config *cfg;
+  const struct worker_role *role;
   struct conn_env env;
-  struct echo_options echo;
   struct worker_listener listeners[CONFIG_MAX_BINDS];
   size_t nlisteners;
   uv_signal_t signals[4];
   uv_prepare_t before_poll;
   uv_timer_t grace_timer, accept_timer, heartbeat_timer;
-  int heartbeat_fd;
+  int heartbeat_fd; /* -1: none; the master is watched by its pid alone */
   pid_t master_pid;
   uint64_t max_requests;        /* this worker's share of --max-requests, jitter added */
   struct client_set conns;      /* every open connection, for a graceful stop */
   bool accept_paused, finished; /* stopping is env.stopping */
 };
 
-/* Serves until told to stop. Returns the exit status. */
-int worker_run(const struct config *cfg, const struct worker_setup *ws);
+/* Serves until told to stop, or until the master is gone. Returns the exit
+ * status. */
+int worker_run(const struct config *cfg, const struct worker_setup *ws,
+               const struct worker_role *role);
 
 #endif

@@ -1,31 +1,30 @@
-"""--metrics-bind: Prometheus text from the master, summed over the workers,
-scraped under load; the counters must add up to what the clients did."""
+"""--metrics-bind: Prometheus text, summed over the workers by the master and
+served by its metrics process, scraped under load; the counters must add up to
+what the clients did. test_metrics_process.py covers the process that serves
+them."""
 
 import os
 import re
-import socket
 import subprocess
 import threading
 import time
 
 from conftest import Reader
+from uc_testlib import scrape, scrape_response
 
-
-def scrape(path):
-    s = socket.socket(socket.AF_UNIX)
-    s.settimeout(10)
-    s.connect(path)
-    s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-    r = Reader(s).response()
-    s.close()
-    assert r.status == 200
-    assert r.header("content-type").startswith("text/plain; version=0.0.4")
-    values = {}
-    for line in r.body.decode().splitlines():
-        if line and not line.startswith("#"):
-            name, value = line.rsplit(" ", 1)
-            values[name] = float(value)
-    return values
+# Every family the endpoint serves, with the series each always has.
+FAMILIES = {
+    "unixcorn_requests_total": ("counter", ['{status="%dxx"}' % c for c in range(1, 6)]),
+    "unixcorn_received_bytes_total": ("counter", [""]),
+    "unixcorn_sent_bytes_total": ("counter", [""]),
+    "unixcorn_requests_in_flight": ("gauge", [""]),
+    "unixcorn_connections": ("gauge", [""]),
+    "unixcorn_workers": ("gauge", ['{state="busy"}', '{state="idle"}']),
+    "unixcorn_worker_restarts_total": (
+        "counter", ['{reason="%s"}' % r for r in ("crash", "timeout", "max_requests")]),
+    "unixcorn_listen_queue_length": ("gauge", []),
+    "unixcorn_listen_queue_max": ("gauge", []),
+}
 
 
 def h2load(sock, n, body):
@@ -36,6 +35,21 @@ def h2load(sock, n, body):
                   r"(\d+) failed, (\d+) errored", out.stdout)
     assert m, out.stdout + out.stderr
     return int(m.group(3)), int(m.group(4)) + int(m.group(5))
+
+
+def test_every_metric_is_served(start_server, workdir):
+    metrics = os.path.join(workdir, "metrics.sock")
+    srv = start_server("--workers", "2", "--metrics-bind", "unix:" + metrics)
+    text = scrape_response(metrics).body.decode()
+    types = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M))
+    assert types == {name: kind for name, (kind, _) in FAMILIES.items()}, text
+    assert set(re.findall(r"^# HELP (\S+) ", text, re.M)) == set(FAMILIES)
+    values = scrape(metrics)
+    for name, (_, series) in FAMILIES.items():
+        for labels in series:
+            assert name + labels in values, (name + labels, text)
+    for name in ("unixcorn_listen_queue_length", "unixcorn_listen_queue_max"):
+        assert '%s{listener="unix:%s"}' % (name, srv.sock) in values, text
 
 
 def test_metrics_add_up_under_load(start_server, workdir):

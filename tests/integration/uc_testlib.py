@@ -1,6 +1,6 @@
 """Helpers shared by test_cli.py, test_socket_lifecycle.py, test_tcp.py,
-test_signals.py and test_process_model*.py (kept out of conftest.py, which
-belongs to the suite owner)."""
+test_signals.py, test_process_model*.py and test_metrics*.py (kept out of
+conftest.py, which belongs to the suite owner)."""
 
 import os
 import re
@@ -409,3 +409,52 @@ def subreaper():
             except ChildProcessError:
                 pass
         libc.prctl(pr_set_child_subreaper, 0, 0, 0, 0)
+
+
+# ---- --metrics-bind ----
+
+def scrape_response(path, timeout=10.0):
+    """GET /metrics on the Unix socket at path; the whole Response."""
+    s = unix_connect(path, timeout)
+    try:
+        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        return Reader(s).response()
+    finally:
+        s.close()
+
+
+def parse_metrics(text):
+    """{'name{labels}': value} of Prometheus text."""
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            values[name] = float(value)
+    return values
+
+
+def scrape(path, timeout=10.0):
+    """The values of a successful scrape."""
+    r = scrape_response(path, timeout)
+    assert r.status == 200, (r.status, r.body[:200])
+    assert r.header("content-type").startswith("text/plain; version=0.0.4")
+    return parse_metrics(r.body.decode())
+
+
+def metrics_process_pids(srv):
+    """Pids of the "Booting metrics process with pid: N" lines, in order."""
+    return [int(p) for p in re.findall(r"Booting metrics process with pid: (\d+)",
+                                       srv.stderr())]
+
+
+def metrics_process(srv, timeout=5.0):
+    """The pid of srv's master's metrics process, once it has booted."""
+    pid = wait_until(lambda: [p for p in metrics_process_pids(srv)
+                              if p in child_pids(srv.pid)], timeout)
+    assert pid, "no metrics process under %d:\n%s" % (srv.pid, srv.stderr())
+    return pid[-1]
+
+
+def workers_of(srv):
+    """The master's children but its metrics process."""
+    return sorted(set(child_pids(srv.pid)) - set(metrics_process_pids(srv)))
