@@ -58,6 +58,11 @@ static int echo_complete(struct conn *c, void *state) {
   struct echo_state *s = state;
   int status = 0;
   if (!s->streaming) {
+    int err = spool_finish(&s->body);
+    if (err < 0) {
+      log_error("cannot spool a request body: %s", strerror(-err));
+      return 500;
+    }
     status = respond(c, s->body.size);
     if (status == 0 && s->body.fd >= 0)
       conn_send_file(c, s->body.fd, s->body.size);

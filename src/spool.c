@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 void spool_init(struct spool *s) {
@@ -42,29 +43,37 @@ static int write_all(int fd, const char *p, size_t n) {
   return 0;
 }
 
-static int move_to_file(struct spool *s, const char *dir) {
-  int fd = open_unlinked(dir);
-  if (fd < 0)
-    return fd;
-  int err = write_all(fd, s->mem.data, s->mem.len);
-  if (err < 0) {
-    close(fd);
+/* Writes the staged bytes: every write but the last is whole pages, so the
+ * page cache never has to zero and merge part of a page, and the file gets few
+ * large writes rather than one per read from the client (callgrind and perf:
+ * a 1 GiB echo spent its time in ext4's per-write block handling). */
+static int write_stage(struct spool *s, bool all) {
+  size_t n = all ? s->mem.len : s->mem.len / SPOOL_PAGE * SPOOL_PAGE;
+  int err = write_all(s->fd, s->mem.data, n);
+  if (err < 0)
     return err;
-  }
-  buf_release(&s->mem);
-  s->fd = fd;
+  memmove(s->mem.data, s->mem.data + n, s->mem.len - n);
+  s->mem.len -= n;
   return 0;
 }
 
 int spool_append(struct spool *s, const char *dir, const char *data, size_t len) {
-  int err;
-  if (s->fd < 0 && s->mem.len + len > SPOOL_MEMORY_MAX &&
-      (err = move_to_file(s, dir)) < 0)
-    return err;
-  err = s->fd >= 0 ? write_all(s->fd, data, len) : buf_append(&s->mem, data, len);
+  if (s->fd < 0 && s->mem.len + len > SPOOL_MEMORY_MAX) {
+    int fd = open_unlinked(dir);
+    if (fd < 0)
+      return fd;
+    s->fd = fd; /* what memory holds is the start of the first write */
+  }
+  int err = buf_append(&s->mem, data, len);
+  if (err == 0 && s->fd >= 0 && s->mem.len >= SPOOL_STAGE)
+    err = write_stage(s, false);
   if (err == 0)
     s->size += len;
   return err;
+}
+
+int spool_finish(struct spool *s) {
+  return s->fd >= 0 && s->mem.len > 0 ? write_stage(s, true) : 0;
 }
 
 void spool_reset(struct spool *s) {
