@@ -284,6 +284,10 @@ int client_set_init(struct client_set *set, uv_loop_t *loop, struct conn_env *en
   return err;
 }
 
+void client_set_run(struct client_set *set, void (*before_wait)(void *), void *arg) {
+  poller_run(&set->poller, before_wait, arg);
+}
+
 void client_set_close(struct client_set *set) {
   while (set->clients != NULL)
     close_now(set->clients);

@@ -45,6 +45,8 @@ struct client {
 /* Returns 0 or -errno. */
 int client_set_init(struct client_set *set, uv_loop_t *loop, struct conn_env *env,
                     void (*closed)(struct client_set *set));
+/* Runs the set's loop (poller_run) until its libuv loop has nothing left. */
+void client_set_run(struct client_set *set, void (*before_wait)(void *arg), void *arg);
 /* Closes every client at once, then the poller and the timer. */
 void client_set_close(struct client_set *set);
 

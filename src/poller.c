@@ -43,26 +43,43 @@ static void dispatch(struct poller *p, const struct epoll_event *ev) {
 }
 
 /* One batch per turn of the loop: sockets that are still ready (a client
- * stops after a few reads, so one connection cannot starve the others) keep
- * the set readable, and libuv calls again after timers and the other handles
- * have had their turn. Entries stay valid through a batch: their owners free
- * what closed during it only in on_batch_done. */
-static void on_watch(uv_poll_t *h, int status, int events) {
-  struct poller *p = h->data;
+ * stops after a few reads, so one connection cannot starve the others) are
+ * reported again on the next turn, after libuv's timers and handles had theirs.
+ * Entries stay valid through a batch: their owners free what closed during it
+ * only in on_batch_done. */
+void poller_turn(struct poller *p, int max_wait_ms) {
   struct epoll_event ev[POLLER_BATCH];
-  (void)events;
-  if (status < 0) {
-    log_error("epoll set of the connections: %s", uv_strerror(status));
+  if (p->epfd < 0) { /* closed: what remains is libuv's, closing */
+    uv_run(p->loop, UV_RUN_ONCE);
     return;
   }
-  int n = epoll_wait(p->epfd, ev, POLLER_BATCH, 0);
+  uv_update_time(p->loop);
+  int timeout = uv_backend_timeout(p->loop);
+  if (max_wait_ms >= 0 && (timeout < 0 || timeout > max_wait_ms))
+    timeout = max_wait_ms;
+  int n = epoll_wait(p->epfd, ev, POLLER_BATCH, timeout);
   if (n < 0 && errno != EINTR)
     log_error("epoll_wait: %s", strerror(errno));
+  bool libuv_ready = n == 0; /* a timer is due, or max_wait_ms passed */
+  uv_update_time(p->loop);
   p->dispatching = true;
-  for (int i = 0; i < n; i++)
-    dispatch(p, &ev[i]);
+  for (int i = 0; i < n; i++) {
+    if (ev[i].data.ptr == &p->libuv)
+      libuv_ready = true;
+    else
+      dispatch(p, &ev[i]);
+  }
   p->dispatching = false;
   p->on_batch_done(p);
+  if (libuv_ready || uv_backend_timeout(p->loop) == 0)
+    uv_run(p->loop, UV_RUN_NOWAIT);
+}
+
+void poller_run(struct poller *p, void (*before_wait)(void *), void *arg) {
+  while (uv_loop_alive(p->loop)) {
+    before_wait(arg);
+    poller_turn(p, -1);
+  }
 }
 
 int poller_init(struct poller *p, uv_loop_t *loop, poller_cb on_ready,
@@ -70,22 +87,13 @@ int poller_init(struct poller *p, uv_loop_t *loop, poller_cb on_ready,
   static bool watching_forks;
   if (!watching_forks && pthread_atfork(NULL, note_fork, NULL) == 0)
     watching_forks = true;
-  p->on_ready = on_ready;
-  p->on_batch_done = on_batch_done;
-  p->dispatching = false;
+  *p =
+      (struct poller){.loop = loop, .on_ready = on_ready, .on_batch_done = on_batch_done};
   p->epfd = epoll_create1(EPOLL_CLOEXEC);
   if (p->epfd < 0)
     return -errno;
-  int err = uv_poll_init(loop, &p->watch, p->epfd);
+  int err = poller_set(p, &p->libuv, uv_backend_fd(loop), UV_READABLE);
   if (err < 0) {
-    close(p->epfd);
-    p->epfd = -1;
-    return err;
-  }
-  p->watch.data = p;
-  err = uv_poll_start(&p->watch, UV_READABLE, on_watch);
-  if (err < 0) {
-    uv_close((uv_handle_t *)&p->watch, NULL);
     close(p->epfd);
     p->epfd = -1;
   }
@@ -115,7 +123,6 @@ void poller_forget(struct poller *p, struct poller_entry *e, int fd) {
 void poller_close(struct poller *p) {
   if (p->epfd < 0)
     return;
-  uv_close((uv_handle_t *)&p->watch, NULL);
   close(p->epfd);
   p->epfd = -1;
 }

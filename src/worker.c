@@ -148,7 +148,6 @@ static void maybe_finish(struct worker *wk) {
   wk->finished = true;
   for (size_t i = 0; i < sizeof wk->signals / sizeof wk->signals[0]; i++)
     uv_close((uv_handle_t *)&wk->signals[i], NULL);
-  uv_close((uv_handle_t *)&wk->before_poll, NULL);
   uv_close((uv_handle_t *)&wk->grace_timer, NULL);
   uv_close((uv_handle_t *)&wk->accept_timer, NULL);
   uv_close((uv_handle_t *)&wk->heartbeat_timer, NULL);
@@ -235,8 +234,8 @@ static void on_heartbeat(uv_timer_t *t) {
     begin_stop(wk, "the master is gone");
 }
 
-static void on_before_poll(uv_prepare_t *h) {
-  struct worker *wk = h->data;
+static void before_wait(void *arg) {
+  struct worker *wk = arg;
   log_flush(); /* the access log, once per turn of the loop */
   if (wk->max_requests && wk->env.stats.requests >= wk->max_requests)
     begin_stop(wk, "max-requests reached");
@@ -289,12 +288,10 @@ static int init_handles(struct worker *wk) {
       return -1;
     }
   }
-  uv_prepare_init(&wk->loop, &wk->before_poll);
-  uv_prepare_start(&wk->before_poll, on_before_poll);
   uv_timer_init(&wk->loop, &wk->grace_timer);
   uv_timer_init(&wk->loop, &wk->accept_timer);
   uv_timer_init(&wk->loop, &wk->heartbeat_timer);
-  wk->before_poll.data = wk->grace_timer.data = wk->accept_timer.data = wk;
+  wk->grace_timer.data = wk->accept_timer.data = wk;
   wk->heartbeat_timer.data = wk;
   uv_timer_start(&wk->heartbeat_timer, on_heartbeat, 0, HEARTBEAT_INTERVAL_MS);
   return 0;
@@ -323,7 +320,7 @@ int worker_run(const struct config *cfg, const struct worker_setup *ws,
   watchdog_install(&wk);
   log_info("Booting %s with pid: %ld", role->name, (long)getpid());
   set_accepting(&wk, true);
-  uv_run(&wk.loop, UV_RUN_DEFAULT);
+  client_set_run(&wk.conns, before_wait, &wk);
   rc = 0;
   if (wk.heartbeat_fd >= 0) {
     struct worker_report last; /* the counters since the last heartbeat */

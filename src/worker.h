@@ -34,7 +34,6 @@ struct worker {
   struct worker_listener listeners[CONFIG_MAX_BINDS];
   size_t nlisteners;
   uv_signal_t signals[4];
-  uv_prepare_t before_poll;
   uv_timer_t grace_timer, accept_timer, heartbeat_timer;
   int heartbeat_fd; /* -1: none; the master is watched by its pid alone */
   pid_t master_pid;
