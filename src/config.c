@@ -30,6 +30,9 @@ void config_defaults(struct config *cfg) {
   cfg->limit_request_body = UINT64_C(1) << 30;
   cfg->tmp_dir = (tmp != NULL && tmp[0] != '\0') ? tmp : "/tmp";
   cfg->socket_mode = 0666;
+  cfg->app = "echo";
+  cfg->app_arg = "";
+  cfg->threads = 1;
   cfg->worker_connections = 1000;
   cfg->log_level = LOG_LEVEL_INFO;
   const char *allow = getenv("FORWARDED_ALLOW_IPS"); /* as Gunicorn */
@@ -304,6 +307,8 @@ enum opt_id {
   OPT_LIMIT_BODY,
   OPT_TMP_DIR,
   OPT_ECHO_STREAM,
+  OPT_APP_ARG,
+  OPT_THREADS,
   OPT_SOCKET_MODE,
   OPT_SOCKET_GROUP,
   OPT_FORWARDED_ALLOW,
@@ -377,6 +382,12 @@ static const struct option_spec options[] = {
     {"echo-stream", 0, OPT_ECHO_STREAM, NULL,
      "Echo each body back as it arrives (chunked) instead of after it is complete.\n"
      "Only for clients that read while they send; see the README."},
+    {"app-arg", 0, OPT_APP_ARG, "TEXT",
+     "Handed to the application's init, as it is. Default: empty"},
+    {"threads", 0, OPT_THREADS, "N",
+     "Threads per worker for a blocking application (one that may block on a\n"
+     "database, a file, a computation): up to N of its requests run at once,\n"
+     "while the worker's event loop goes on serving. Default: 1"},
     {"socket-mode", 0, OPT_SOCKET_MODE, "OCTAL",
      "Permissions of Unix socket files. Default: 0666"},
     {"socket-group", 0, OPT_SOCKET_GROUP, "GROUP", "Group owning Unix socket files."},
@@ -405,9 +416,15 @@ static const struct option_spec options[] = {
 #define NOPTIONS (sizeof options / sizeof options[0])
 
 void config_usage(FILE *out) {
-  fputs("Usage: unixcorn [OPTIONS]\n\n"
+  fputs("Usage: unixcorn [OPTIONS] [APP]\n\n"
         "An HTTP/1.1 application server in the spirit of Gunicorn, for running behind\n"
-        "nginx on a Unix socket. Its application echoes each request body back.\n\n"
+        "nginx on a Unix socket.\n\n"
+        "APP is what each worker serves:\n"
+        "  echo              each request body comes back as the response (default)\n"
+        "  inspect           a JSON document of the request as it arrived\n"
+        "  PATH[:SYMBOL]     an application in a shared object (./app.so), which\n"
+        "                    exports a struct unixcorn_app named SYMBOL (default\n"
+        "                    unixcorn_app); see unixcorn/app.h\n\n"
         "Options:\n",
         out);
   for (size_t i = 0; i < NOPTIONS; i++) {
@@ -489,6 +506,9 @@ static int apply_value(struct config *cfg, enum opt_id id, const char *v, char *
     return parse_uint(v, UINT32_MAX, &cfg->limit_request_field_size);
   case OPT_LIMIT_BODY: return parse_bytes(v, &cfg->limit_request_body);
   case OPT_TMP_DIR: cfg->tmp_dir = v; return v[0] == '\0' ? -1 : 0;
+  case OPT_APP_ARG: cfg->app_arg = v; return 0;
+  case OPT_THREADS:
+    return parse_uint(v, 1024, &cfg->threads) < 0 || cfg->threads == 0 ? -1 : 0;
   case OPT_SOCKET_MODE: return parse_mode(v, &cfg->socket_mode);
   case OPT_SOCKET_GROUP:
     cfg->socket_group_set = true;
@@ -513,7 +533,8 @@ static int apply_value(struct config *cfg, enum opt_id id, const char *v, char *
 /* Reasons for values that failed without saying why. */
 static const char *expected_for(enum opt_id id) {
   switch (id) {
-  case OPT_WORKERS: return "a number from 1 to 1024";
+  case OPT_WORKERS:
+  case OPT_THREADS: return "a number from 1 to 1024";
   case OPT_TIMEOUT:
   case OPT_KEEPALIVE:
   case OPT_HEADER_TIMEOUT:
@@ -559,10 +580,15 @@ static enum config_result parse_one(struct config *cfg, int argc, char **argv, i
     o = find_short(arg[1]);
     inline_value = arg[2] ? arg + 2 : NULL;
     snprintf(flag, sizeof flag, "-%c", arg[1]);
+  } else if (!cfg->app_given && arg[0] != '\0') {
+    cfg->app = arg; /* the one positional argument: APP */
+    cfg->app_given = true;
+    return CONFIG_OK;
   } else {
     snprintf(flag, sizeof flag, "%.60s", arg);
     return flag_error(err, errlen, flag,
-                      "unexpected argument (unixcorn takes only options)");
+                      cfg->app_given ? "a second APP (unixcorn serves one application)"
+                                     : "an empty APP");
   }
   if (o == NULL)
     return flag_error(err, errlen, flag, "unknown option; see unixcorn --help");

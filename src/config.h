@@ -49,6 +49,10 @@ struct config {
   uint64_t limit_request_body;
   const char *tmp_dir;
   bool echo_stream;
+  const char *app; /* APP: "echo", "inspect", PATH or PATH:SYMBOL */
+  bool app_given;
+  const char *app_arg; /* --app-arg, handed to the application's init */
+  uint64_t threads;    /* --threads: a blocking application's threads per worker */
   mode_t socket_mode;
   bool socket_group_set;
   gid_t socket_gid;

@@ -8,32 +8,21 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "app.h"
+#include "exchange.h"
 #include "log.h"
 
-/* A streaming response stops the reading side past this much unsent output. */
-#define OUT_HIGH_WATER (64 * 1024)
-/* Exchanges kept for reuse: as many as requests are usually under way at once
- * in one worker; beyond it they go back to malloc. */
-#define EXCHANGES_SPARE_MAX 64
+#define LOGGED_FIELD_MAX 1024 /* of a Referer or User-Agent in the access log */
 /* A large body is read this much at a time, a quarter of the system calls of
  * a buffer block; the buffer goes back once the connection is idle. */
 #define BIG_BODY_READ (64 * 1024)
 
 static const char continue_line[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
-static uint64_t mono_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static int body_cb(void *owner, const char *data, size_t len) {
-  struct conn *c = owner;
-  return c->env->app->on_body(c, c->x->app_state, data, len);
-}
+static int body_cb(void *owner, const char *data, size_t len);
 
 void conn_env_init(struct conn_env *env, const struct config *cfg,
-                   const struct handler *app, void *app_ctx) {
+                   const struct app *app) {
   memset(env, 0, sizeof *env);
   env->cfg = cfg;
   env->limits.request_line = cfg->limit_request_line;
@@ -41,60 +30,16 @@ void conn_env_init(struct conn_env *env, const struct config *cfg,
   env->limits.field_size = cfg->limit_request_field_size;
   env->limits.body = cfg->limit_request_body;
   env->app = app;
-  env->app_ctx = app_ctx;
 }
 
 void conn_env_release(struct conn_env *env) {
-  while (env->spare != NULL) {
-    struct exchange *x = env->spare;
-    env->spare = x->next_spare;
-    buf_release(&x->req.fields);
-    free(x);
-  }
-  env->nspare = 0;
+  exchange_free_spares(env);
 }
 
 const char *peer_text(const struct peer *p, char out[PEER_TEXT_MAX]) {
   if (p->family != AF_INET && p->family != AF_INET6)
     return "unix";
   return inet_ntop(p->family, p->ip, out, PEER_TEXT_MAX) ? out : "?";
-}
-
-/* An exchange for the request that begins: a spare one if there is one. */
-static struct exchange *exchange_take(struct conn *c) {
-  struct conn_env *env = c->env;
-  struct exchange *x = env->spare;
-  if (x != NULL) { /* with the fields buffer it had */
-    env->spare = x->next_spare;
-    env->nspare--;
-  } else if ((x = malloc(sizeof *x + env->app->state_size)) != NULL) {
-    x->req.fields = (struct buf){0};
-  } else {
-    return NULL;
-  }
-  http1_init(&x->http, &env->limits, &x->req, body_cb, c);
-  x->file_fd = -1;
-  x->file_off = x->file_left = x->body_sent = 0;
-  x->start_ns = log_access_enabled() ? mono_ns() : 0;
-  x->status = 0;
-  x->app_active = x->response_started = x->response_ended = x->chunked_out = false;
-  return x;
-}
-
-/* A spare exchange keeps its fields buffer: the next request needs one, and
- * the spares are few (EXCHANGES_SPARE_MAX). */
-static void exchange_give_back(struct conn *c) {
-  struct exchange *x = c->x;
-  struct conn_env *env = c->env;
-  c->x = NULL;
-  if (env->nspare >= EXCHANGES_SPARE_MAX) {
-    buf_release(&x->req.fields);
-    free(x);
-    return;
-  }
-  x->next_spare = env->spare;
-  env->spare = x;
-  env->nspare++;
 }
 
 void conn_init(struct conn *c, struct conn_env *env, const struct peer *peer) {
@@ -106,7 +51,17 @@ void conn_init(struct conn *c, struct conn_env *env, const struct peer *peer) {
 }
 
 static size_t out_pending(const struct conn *c) {
-  return c->out.len - c->out_pos + (c->x ? (size_t)c->x->file_left : 0);
+  const struct exchange *x = c->x;
+  return c->out.len - c->out_pos + (x ? (size_t)(x->file_left + x->after_file.len) : 0);
+}
+
+static void give_back(struct conn *c) {
+  struct exchange *x = c->x;
+  c->x = NULL;
+  if (x->on_thread)
+    x->conn = NULL; /* its thread still holds it: the pool gives it back */
+  else
+    exchange_give_back(x);
 }
 
 /* An idle connection holds no buffers: they go back to the pool. */
@@ -118,19 +73,20 @@ static void release_if_idle(struct conn *c) {
   buf_release(&c->out);
   c->out_pos = 0;
   if (c->x != NULL)
-    exchange_give_back(c);
+    give_back(c);
 }
 
+/* The application is done with the request, unless a thread still runs it
+ * (it gets on_done when it returns). */
 static void end_app(struct conn *c) {
   struct exchange *x = c->x;
   if (x == NULL)
     return;
-  if (x->app_active) {
-    x->app_active = false;
-    c->env->app->on_done(c, x->app_state);
-  }
+  if (!x->on_thread)
+    app_done(c->env->app, x);
   x->file_fd = -1;
   x->file_left = 0;
+  x->after_file.len = 0;
 }
 
 void conn_release(struct conn *c) {
@@ -138,28 +94,7 @@ void conn_release(struct conn *c) {
   buf_release(&c->in);
   buf_release(&c->out);
   if (c->x != NULL)
-    exchange_give_back(c);
-}
-
-/* The client as the access log names it: for a trusted proxy, the last
- * X-Forwarded-For entry, which that proxy appended itself (the earlier ones
- * are whatever the client claimed). */
-static const char *client_address(const struct conn *c, char text[PEER_TEXT_MAX],
-                                  size_t *len) {
-  const struct request *r = &c->x->req;
-  const char *xff = request_str(r, r->forwarded_for);
-  size_t end = r->forwarded_for.len, start;
-  while (end > 0 && (xff[end - 1] == ' ' || xff[end - 1] == ','))
-    end--;
-  for (start = end; start > 0 && xff[start - 1] != ',' && xff[start - 1] != ' ';)
-    start--;
-  if (!c->peer.trusted || start == end) {
-    const char *own = peer_text(&c->peer, text);
-    *len = strlen(own);
-    return own;
-  }
-  *len = end - start;
-  return xff + start;
+    give_back(c);
 }
 
 /* A request is answered (or failed): count it, log it. */
@@ -171,9 +106,8 @@ static void log_request(struct conn *c) {
   if (!log_access_enabled())
     return;
   const struct request *r = &x->req;
-  char text[PEER_TEXT_MAX];
   size_t host_len;
-  const char *host = client_address(c, text, &host_len);
+  const char *host = exchange_client(x, &host_len);
   struct access_entry e = {
       .host = host,
       .host_len = host_len,
@@ -186,10 +120,12 @@ static void log_request(struct conn *c) {
       .status = x->status,
       .body_bytes = x->body_sent,
       .referer = request_str(r, r->referer),
-      .referer_len = r->referer.len,
+      .referer_len =
+          r->referer.len < LOGGED_FIELD_MAX ? r->referer.len : LOGGED_FIELD_MAX,
       .user_agent = request_str(r, r->user_agent),
-      .user_agent_len = r->user_agent.len,
-      .duration_us = (mono_ns() - x->start_ns) / 1000,
+      .user_agent_len =
+          r->user_agent.len < LOGGED_FIELD_MAX ? r->user_agent.len : LOGGED_FIELD_MAX,
+      .duration_us = (exchange_clock_ns() - x->start_ns) / 1000,
       .has_cred = c->peer.has_cred,
       .pid = c->peer.pid,
       .uid = c->peer.uid,
@@ -206,16 +142,17 @@ static void set_state(struct conn *c, enum conn_state s) {
 static void fail_request(struct conn *c, int status, const char *reason) {
   bool in_request = c->state != CONN_IDLE || status == 408;
   struct exchange *x = c->x;
+  bool head_out = x != NULL && x->response >= RESPONSE_HEAD;
   c->keep_alive = false;
   c->failed = true;
-  if (x == NULL || !x->response_started) {
+  if (!head_out) {
     c->out.len = c->out_pos; /* drop an unsent 100 Continue */
     if (response_error_format(&c->out, status, reason) < 0)
       c->out.len = c->out_pos;
   }
-  if (x != NULL && !x->response_started) {
+  if (x != NULL && !head_out) {
     x->status = status;
-    x->response_started = true;
+    x->response = RESPONSE_ENDED;
   }
   if (in_request && x != NULL) {
     if (x->req.version_major == 0) { /* the head was not parsed: log what we have */
@@ -235,12 +172,29 @@ static void fail_request(struct conn *c, int status, const char *reason) {
 /* The first byte of a request: it gets an exchange. */
 static bool start_request(struct conn *c) {
   set_state(c, CONN_HEAD);
-  if ((c->x = exchange_take(c)) == NULL) {
+  if ((c->x = exchange_take(c->env, c, body_cb)) == NULL) {
     c->out.len = c->out_pos;
     fail_request(c, 500, "Out of memory");
     return false;
   }
   return true;
+}
+
+/* After the application had its say: a rule it broke, or an error status it
+ * returned, fails the request. Returns false then. */
+static bool app_answered(struct conn *c, int status) {
+  struct exchange *x = c->x;
+  if (x->app_failed)
+    fail_request(c, x->fail_status, x->fail_reason);
+  else if (status != 0)
+    fail_request(c, status, "Refused by the application");
+  return c->x == x && !x->app_failed && status == 0;
+}
+
+static int body_cb(void *owner, const char *data, size_t len) {
+  struct conn *c = owner;
+  int status = app_body(c->env->app, c->x, data, len);
+  return c->x->app_failed ? c->x->fail_status : status;
 }
 
 static void head_done(struct conn *c) {
@@ -254,19 +208,24 @@ static void head_done(struct conn *c) {
     fail_request(c, 500, "Out of memory");
     return;
   }
-  x->app_active = true;
-  int status = c->env->app->on_head(c, x->app_state);
-  if (status != 0)
-    fail_request(c, status, "Rejected by the application");
+  app_answered(c, app_head(c->env->app, x));
+}
+
+/* With the request complete, the response must end at some point: now, after
+ * the output drains (the application waits for on_writable), or when a
+ * blocking application's thread returns. */
+static void check_response(struct conn *c) {
+  struct exchange *x = c->x;
+  if (c->state != CONN_RESPONDING || x->on_thread || x->app_waiting)
+    return;
+  if (x->response != RESPONSE_ENDED)
+    fail_request(c, 500, "The application did not finish its response");
 }
 
 static void message_done(struct conn *c) {
   set_state(c, CONN_RESPONDING);
-  int status = c->env->app->on_complete(c, c->x->app_state);
-  if (status != 0)
-    fail_request(c, status, "The application failed");
-  else if (!c->x->response_ended)
-    fail_request(c, 500, "The application did not finish its response");
+  if (app_answered(c, app_complete(c->env->app, c->x)))
+    check_response(c);
 }
 
 static void process(struct conn *c) {
@@ -298,7 +257,7 @@ static void process(struct conn *c) {
 
 bool conn_wants_input(const struct conn *c) {
   return (c->state == CONN_IDLE || c->state == CONN_HEAD || c->state == CONN_BODY) &&
-         out_pending(c) <= OUT_HIGH_WATER;
+         out_pending(c) <= CONN_OUT_HIGH_WATER;
 }
 
 size_t conn_read_window(struct conn *c, char **p) {
@@ -361,8 +320,38 @@ static void finish_exchange(struct conn *c) {
   }
   set_state(c, CONN_IDLE);
   c->served_one = true;
-  exchange_give_back(c);
+  give_back(c);
   process(c);
+}
+
+/* A file part went out: what the response had queued behind it follows. */
+static void file_part_sent(struct conn *c) {
+  struct exchange *x = c->x;
+  if (x->after_file.len == 0)
+    return;
+  buf_append(&c->out, x->after_file.data, x->after_file.len);
+  x->after_file.len = 0;
+}
+
+void conn_app_progress(struct conn *c) {
+  struct exchange *x = c->x;
+  if (x == NULL || (c->state != CONN_BODY && c->state != CONN_RESPONDING))
+    return;
+  if (x->app_failed) {
+    fail_request(c, x->fail_status, x->fail_reason);
+    return;
+  }
+  if (x->app_waiting && out_pending(c) <= CONN_OUT_HIGH_WATER) {
+    app_writable(c->env->app, x);
+    if (x->app_failed) {
+      fail_request(c, x->fail_status, x->fail_reason);
+      return;
+    }
+  }
+  check_response(c);
+  if (c->x == x && c->state == CONN_RESPONDING && x->response == RESPONSE_ENDED &&
+      out_pending(c) == 0)
+    finish_exchange(c);
 }
 
 void conn_output_done(struct conn *c, size_t n) {
@@ -375,12 +364,11 @@ void conn_output_done(struct conn *c, size_t n) {
   } else {
     c->x->file_off += n;
     c->x->file_left -= n;
+    if (c->x->file_left == 0)
+      file_part_sent(c);
   }
-  if (out_pending(c) != 0)
-    return;
-  if (c->state == CONN_RESPONDING && c->x->response_ended)
-    finish_exchange(c);
-  else if (c->state == CONN_CLOSING)
+  conn_app_progress(c);
+  if (c->state == CONN_CLOSING && out_pending(c) == 0)
     set_state(c, CONN_DONE);
   release_if_idle(c);
 }
@@ -432,82 +420,4 @@ void conn_expire(struct conn *c) {
 
 void conn_stop(struct conn *c) {
   c->keep_alive = false;
-}
-
-/* ---- the handler's side ---- */
-
-const struct request *conn_request(const struct conn *c) {
-  return &c->x->req;
-}
-
-void *conn_app_context(const struct conn *c) {
-  return c->env->app_ctx;
-}
-
-int conn_respond(struct conn *c, int status, const char *content_type, size_t ct_len,
-                 uint64_t length) {
-  struct exchange *x = c->x;
-  if (x->response_started)
-    return -EALREADY;
-  bool http10 = x->req.version_minor == 0;
-  if (length == RESPONSE_CHUNKED && http10) {
-    length = RESPONSE_UNTIL_CLOSE; /* HTTP/1.0 has no chunked coding */
-    c->keep_alive = false;
-  }
-  struct response_head h = {
-      .status = status,
-      .content_type = content_type,
-      .content_type_len = ct_len,
-      .content_length = length,
-      .close = !c->keep_alive,
-      .keep_alive_10 = c->keep_alive && http10,
-  };
-  int err = response_head_format(&c->out, &h);
-  if (err < 0)
-    return err;
-  x->status = status;
-  x->response_started = true;
-  x->chunked_out = length == RESPONSE_CHUNKED;
-  return 0;
-}
-
-int conn_send(struct conn *c, const char *data, size_t len) {
-  struct exchange *x = c->x;
-  if (x->req.is_head || len == 0)
-    return 0;
-  int err = 0;
-  if (x->chunked_out) {
-    char size[24];
-    int n = snprintf(size, sizeof size, "%zx\r\n", len);
-    err = buf_reserve(&c->out, (size_t)n + len + 2);
-    if (err == 0) {
-      buf_append(&c->out, size, (size_t)n);
-      buf_append(&c->out, data, len);
-      buf_append(&c->out, "\r\n", 2);
-    }
-  } else {
-    err = buf_append(&c->out, data, len);
-  }
-  if (err == 0)
-    x->body_sent += len;
-  return err;
-}
-
-int conn_send_file(struct conn *c, int fd, uint64_t len) {
-  struct exchange *x = c->x;
-  if (x->req.is_head || len == 0)
-    return 0;
-  x->file_fd = fd;
-  x->file_off = 0;
-  x->file_left = len;
-  x->body_sent += len;
-  return 0;
-}
-
-int conn_end(struct conn *c) {
-  struct exchange *x = c->x;
-  x->response_ended = true;
-  if (x->chunked_out && !x->req.is_head)
-    return buf_append(&c->out, "0\r\n\r\n", 5);
-  return 0;
 }

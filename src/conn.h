@@ -16,8 +16,11 @@
 #include <sys/types.h>
 
 #include "config.h"
-#include "handler.h"
 #include "http1.h"
+#include "response.h"
+
+struct app;
+struct conn;
 
 /* Counters of one process, for the master's metrics. */
 struct conn_stats {
@@ -28,22 +31,27 @@ struct conn_stats {
 
 struct exchange;
 
+/* A response stops the reading side, and an application's writes wait,
+ * past this much unsent output. */
+#define CONN_OUT_HIGH_WATER (64 * 1024)
+
 /* Shared by every connection of a process. */
 struct conn_env {
   struct conn_stats stats;
   const struct config *cfg;
   struct http1_limits limits;
-  const struct handler *app;
-  void *app_ctx;
+  const struct app *app;
   uint64_t now_ms;        /* the event loop's clock, updated by its owner */
   bool stopping;          /* graceful stop: no new keep-alive */
   struct exchange *spare; /* exchanges given back, for the next requests */
   size_t nspare;
+  /* Set by whoever owns the sockets: output is waiting, though no socket
+   * event says so (a blocking application's thread wrote). */
+  void (*wake)(struct conn *c);
 };
 
-/* Limits from the config; app and app_ctx as given. */
-void conn_env_init(struct conn_env *env, const struct config *cfg,
-                   const struct handler *app, void *app_ctx);
+/* Limits from the config; the application as given. */
+void conn_env_init(struct conn_env *env, const struct config *cfg, const struct app *app);
 /* Frees the spare exchanges (at exit, so leak checkers see a clean heap). */
 void conn_env_release(struct conn_env *env);
 
@@ -52,6 +60,7 @@ void conn_env_release(struct conn_env *env);
 struct peer {
   uint8_t family; /* AF_UNIX, AF_INET or AF_INET6 */
   uint8_t ip[16]; /* AF_INET: the first 4 bytes */
+  uint16_t port;  /* TCP */
   bool trusted;   /* a proxy whose X-Forwarded-For we log as the client */
   bool has_cred;  /* SO_PEERCRED of a Unix-socket peer */
   pid_t pid;
@@ -78,21 +87,6 @@ struct conn_output {
   int fd; /* ...else file_len bytes of fd at file_off (mem_len == 0) */
   uint64_t file_off;
   size_t file_len;
-};
-
-/* One request under way. */
-struct exchange {
-  struct exchange *next_spare;
-  struct http1 http;
-  struct request req;
-  int file_fd; /* the response's file part, sent after the memory part */
-  uint64_t file_off, file_left;
-  uint64_t body_sent;
-  uint64_t start_ns; /* for the access log's request time */
-  int status;
-  bool app_active; /* the handler holds request state: on_done is owed */
-  bool response_started, response_ended, chunked_out;
-  alignas(max_align_t) char app_state[]; /* env->app->state_size bytes */
 };
 
 struct conn {
@@ -134,10 +128,19 @@ void conn_output_done(struct conn *c, size_t n);
 void conn_deadline(const struct conn *c, uint64_t *start, uint64_t *duration);
 void conn_expire(struct conn *c);
 
+/* The application did something outside the connection's own events (a
+ * blocking application's thread wrote, or returned): go on with what follows
+ * from it. */
+void conn_app_progress(struct conn *c);
+
 /* Graceful stop: the current response says Connection: close, and an idle
  * connection is closed after --keepalive unless a request comes first (closing
  * it at once could race a request the proxy is sending on it). */
 void conn_stop(struct conn *c);
+
+/* The client a request came from, as the access log and unixcorn_client name
+ * it: the peer, or for a trusted proxy its X-Forwarded-For. */
+const char *exchange_client(struct exchange *x, size_t *len);
 
 /* A request is under way (for in-flight counts and the timeout dump). */
 static inline bool conn_busy(const struct conn *c) {

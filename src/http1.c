@@ -5,9 +5,8 @@
 
 #include "grammar.h"
 
-#define LOGGED_FIELD_MAX 1024 /* referer, user-agent, x-forwarded-for: for logs */
-#define FRAMING_RUN_MAX 8192  /* bytes between tokens: OWS, empty lines */
-#define OWS_HOLD_MAX 64       /* whitespace at the end of input kept for later */
+#define FRAMING_RUN_MAX 8192 /* bytes between tokens: OWS, empty lines */
+#define OWS_HOLD_MAX 64      /* whitespace at the end of input kept for later */
 
 /* llhttp parses the header section only, from the state it is in after a
  * request line: llhttp 8.1 refuses methods it does not know and HTTP/1.2 to
@@ -281,17 +280,6 @@ static int span_start(struct http1 *h, const char *at, size_t len, bool *begins_
   return 0;
 }
 
-/* Keeps the first occurrence of a field's value, up to max bytes. */
-static int keep(struct http1 *h, struct span *s, const char *at, size_t len, size_t max) {
-  if (!h->value_started && s->len != 0) {
-    h->field_id = FIELD_OTHER;
-    return 0;
-  }
-  if (s->len + len > max)
-    len = s->len < max ? max - s->len : 0;
-  return append(h, s, at, len);
-}
-
 static int field_grow(struct http1 *h, size_t len) {
   h->field_len += len;
   if (h->limits->field_size && h->field_len > h->limits->field_size)
@@ -311,11 +299,7 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len) {
     all &= http_char_class[(unsigned char)at[i]];
   if (all == 0)
     return refuse(h, 400, "Invalid character in a header field name");
-  size_t room = sizeof h->field_name - h->field_name_len;
-  if (h->field_name_len < sizeof h->field_name)
-    memcpy(h->field_name + h->field_name_len, at, len < room ? len : room);
-  h->field_name_len += len;
-  return 0;
+  return append(h, &h->field.name, at, len);
 }
 
 /* Field names are case-insensitive; tchars other than letters are unchanged
@@ -341,31 +325,46 @@ static enum field_id known_field(const char *name, size_t len) {
 
 static int on_header_field_complete(llhttp_t *p) {
   struct http1 *h = from_parser(p);
-  if (h->field_name_len == 0)
+  const struct request *r = h->req;
+  if (h->field.name.len == 0)
     return refuse(h, 400, "Empty header field name");
   if (++h->nfields > h->limits->fields)
     return refuse(h, 431, "Too many request header fields");
-  h->field_id = h->field_name_len <= sizeof h->field_name
-                    ? known_field(h->field_name, h->field_name_len)
-                    : FIELD_OTHER;
-  h->field_name_len = 0;
-  h->value_started = false;
+  h->field_id = known_field(r->fields.data + h->field.name.off, h->field.name.len);
   if (h->field_id == FIELD_HOST)
     h->host_count++;
   return 0;
 }
 
-static struct span *kept_span(struct http1 *h, size_t *max) {
+/* Where this server keeps the first value of a field it reads. */
+static struct span *known_span(struct http1 *h) {
   struct request *r = h->req;
-  *max = LOGGED_FIELD_MAX;
   switch (h->field_id) {
-  case FIELD_HOST: *max = UINT32_MAX; return &r->host;
-  case FIELD_CONTENT_TYPE: *max = UINT32_MAX; return &r->content_type;
+  case FIELD_HOST: return &r->host;
+  case FIELD_CONTENT_TYPE: return &r->content_type;
   case FIELD_REFERER: return &r->referer;
   case FIELD_USER_AGENT: return &r->user_agent;
   case FIELD_FORWARDED_FOR: return &r->forwarded_for;
   default: return NULL;
   }
+}
+
+/* The field is complete: it joins the list. */
+static int push_field(struct http1 *h) {
+  struct request *r = h->req;
+  if (r->nlist == r->list_cap) {
+    uint32_t cap = r->list_cap ? 2 * r->list_cap : 16;
+    struct field *list = realloc(r->list, cap * sizeof *list);
+    if (list == NULL)
+      return refuse(h, 500, "Out of memory");
+    r->list = list;
+    r->list_cap = cap;
+  }
+  r->list[r->nlist++] = h->field;
+  struct span *known = known_span(h);
+  if (known != NULL && known->len == 0)
+    *known = h->field.value;
+  return 0;
 }
 
 static int on_header_value(llhttp_t *p, const char *at, size_t len) {
@@ -378,35 +377,32 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len) {
     return HPE_USER;
   if (begins_line) /* a value that begins a line continues the previous one */
     return refuse(h, 400, "Obsolete line folding");
-  size_t max;
-  struct span *s = kept_span(h, &max);
-  if (s != NULL && keep(h, s, at, len, max) != 0)
+  if (append(h, &h->field.value, at, len) != 0)
     return HPE_USER;
   if (h->field_id == FIELD_TRANSFER_ENCODING)
     list_feed(&h->te, at, len);
   else if (h->field_id == FIELD_EXPECT)
     list_feed(&h->expect, at, len);
-  h->value_started = true;
   return 0;
 }
 
 /* field-value excludes the OWS around it; llhttp drops the leading OWS. */
 static int on_header_value_complete(llhttp_t *p) {
   struct http1 *h = from_parser(p);
-  size_t max;
-  struct span *s = kept_span(h, &max);
-  if (s != NULL && h->value_started)
-    while (s->len > 0 && is_ows(h->req->fields.data[s->off + s->len - 1]))
-      s->len--;
+  struct span *v = &h->field.value;
+  while (v->len > 0 && is_ows(h->req->fields.data[v->off + v->len - 1]))
+    v->len--;
   if (h->field_id == FIELD_TRANSFER_ENCODING) {
     list_end_element(&h->te);
     h->te.lines++;
   } else if (h->field_id == FIELD_EXPECT) {
     list_end_element(&h->expect);
   }
+  int rc = push_field(h);
+  h->field = (struct field){{0, 0}, {0, 0}};
   h->field_len = 0;
   h->field_id = FIELD_OTHER;
-  return 0;
+  return rc;
 }
 
 static int on_headers_complete(llhttp_t *p) {
@@ -613,6 +609,7 @@ static void begin_message(struct http1 *h) {
   struct request *r = h->req;
   r->fields.len = 0;
   r->method = r->target = r->host = r->content_type = (struct span){0, 0};
+  r->nlist = 0;
   r->referer = r->user_agent = r->forwarded_for = (struct span){0, 0};
   r->expect_continue = r->chunked = r->is_head = r->client_closes = false;
   r->body_received = r->content_length = 0;
@@ -621,9 +618,8 @@ static void begin_message(struct http1 *h) {
   h->line_state = LINE_START;
   h->line_len = h->blank_len = h->version_len = 0;
   h->field_len = h->nfields = h->host_count = 0;
-  h->field_name_len = 0;
+  h->field = (struct field){{0, 0}, {0, 0}};
   h->field_id = FIELD_OTHER;
-  h->value_started = false;
   h->gap_len = h->ows_carried = 0;
   h->pending_cr = h->line_start = false;
   h->error_status = 0;
@@ -640,6 +636,13 @@ void http1_init(struct http1 *h, const struct http1_limits *limits, struct reque
   h->on_body = on_body;
   h->owner = owner;
   begin_message(h);
+}
+
+void request_free(struct request *r) {
+  buf_release(&r->fields);
+  free(r->list);
+  r->list = NULL;
+  r->nlist = r->list_cap = 0;
 }
 
 void http1_next(struct http1 *h) {

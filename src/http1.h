@@ -50,9 +50,7 @@ struct http1 {
   uint64_t field_len, nfields;
   unsigned host_count;
   int field_id;
-  char field_name[24];
-  size_t field_name_len;
-  bool value_started;
+  struct field field; /* the one being parsed */
   struct list_match te, expect;
   size_t gap_len;     /* framing bytes since the last token */
   size_t ows_carried; /* OWS at the end of what llhttp was given */

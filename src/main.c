@@ -10,7 +10,7 @@
 
 #include "config.h"
 #include "log.h"
-#include "echo.h"
+#include "app_load.h"
 #include "handoff.h"
 #include "master.h"
 #include "metrics_server.h"
@@ -27,11 +27,18 @@ static int run_worker(const struct config *cfg) {
                              "workers that a unixcorn master starts");
     return WORKER_BOOT_FAILED;
   }
-  static struct echo_options echo;
-  echo_options_init(&echo, cfg);
-  struct worker_role role = {
-      .name = "worker", .app = &echo_handler, .app_ctx = &echo, .recycles = true};
-  return worker_run(cfg, &ws, &role);
+  static struct app app;
+  char err[CONFIG_ERR_MAX + 300];
+  if (app_load(&app, cfg, err, sizeof err) < 0 ||
+      app_init(&app, cfg, err, sizeof err) < 0) {
+    log_error("%s", err);
+    app_unload(&app);
+    return WORKER_BOOT_FAILED;
+  }
+  struct worker_role role = {.name = "worker", .app = &app, .recycles = true};
+  int rc = worker_run(cfg, &ws, &role);
+  app_unload(&app);
+  return rc;
 }
 
 /* The metrics process finds its socket, then the shared counters (handoff.h). */
@@ -71,6 +78,14 @@ int main(int argc, char **argv) {
               strerror(-rc));
     log_close();
     return worker ? WORKER_BOOT_FAILED : 1;
+  }
+  if (!worker) { /* a bad APP stops the start before anything binds */
+    char why[CONFIG_ERR_MAX + 300];
+    if (app_check(&cfg, why, sizeof why) < 0) {
+      log_error("%s", why);
+      log_close();
+      return 1;
+    }
   }
   if (cfg.check_config) {
     fprintf(stderr, "unixcorn: the configuration is valid\n");

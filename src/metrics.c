@@ -1,5 +1,9 @@
 #include "metrics.h"
 
+#include <unixcorn/app.h>
+
+#include "apps/apps.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -63,41 +67,24 @@ int metrics_format(struct buf *out, const struct metrics_snapshot *s) {
   return out->len > 0 ? 0 : -1;
 }
 
-static int metrics_head(struct conn *c, void *state) {
-  (void)c, (void)state;
-  return 0;
-}
-
-static int metrics_body(struct conn *c, void *state, const char *data, size_t len) {
-  (void)c, (void)state, (void)data, (void)len;
-  return 0; /* a scrape has no body worth reading */
-}
-
-static int metrics_complete(struct conn *c, void *state) {
-  (void)state;
-  const struct metrics_source *src = conn_app_context(c);
+/* The built-in application the metrics process serves: every request gets the
+ * latest snapshot. */
+static int scrape(unixcorn_request *r) {
+  const struct metrics_source *src = unixcorn_app_data(r);
   struct metrics_snapshot snap = {0};
   struct buf text = {0};
   if (src->snapshot(src->ctx, &snap) < 0)
     return 503;
   int status = metrics_format(&text, &snap) < 0 ? 500 : 0;
-  static const char ct[] = "text/plain; version=0.0.4; charset=utf-8";
-  if (status == 0 && (conn_respond(c, 200, ct, sizeof ct - 1, text.len) < 0 ||
-                      conn_send(c, text.data, text.len) < 0 || conn_end(c) < 0))
+  if (status == 0 && unixcorn_send(r, 200, "text/plain; version=0.0.4; charset=utf-8",
+                                   text.data, text.len) < 0)
     status = 500;
   buf_release(&text);
   return status;
 }
 
-static void metrics_done(struct conn *c, void *state) {
-  (void)c, (void)state;
-}
-
-const struct handler metrics_handler = {
+const struct unixcorn_app metrics_app = {
+    .version = UNIXCORN_APP_VERSION,
     .name = "metrics",
-    .state_size = 0,
-    .on_head = metrics_head,
-    .on_body = metrics_body,
-    .on_complete = metrics_complete,
-    .on_done = metrics_done,
+    .on_request = scrape,
 };

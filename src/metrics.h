@@ -9,7 +9,6 @@
 
 #include "bufpool.h"
 #include "config.h"
-#include "handler.h"
 #include "heartbeat.h"
 
 enum restart_reason {
@@ -30,15 +29,12 @@ struct metrics_snapshot {
   } queues[CONFIG_MAX_BINDS];
 };
 
-/* What the handler asks for on every scrape: 0, or -errno when there is no
- * snapshot to give (the scrape gets 503). */
+/* What the metrics application (apps/apps.h) asks for on every scrape: 0, or
+ * -errno when there is no snapshot to give (the scrape gets 503). */
 struct metrics_source {
   int (*snapshot)(void *ctx, struct metrics_snapshot *out);
   void *ctx;
 };
-
-/* The handler; its app context is a struct metrics_source. */
-extern const struct handler metrics_handler;
 
 int metrics_format(struct buf *out, const struct metrics_snapshot *s);
 

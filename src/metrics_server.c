@@ -3,6 +3,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "app_load.h"
+#include "apps/apps.h"
+#include "app_load.h"
+#include "apps/apps.h"
 #include "log.h"
 #include "metrics.h"
 #include "metrics_shm.h"
@@ -23,8 +27,9 @@ int metrics_server_run(const struct config *cfg, const struct metrics_setup *set
   struct metrics_source src = {read_snapshot, (void *)shm};
   struct worker_setup ws = {
       .first_fd = setup->listen_fd, .nlisteners = 1, .heartbeat_fd = -1};
-  struct worker_role role = {
-      .name = "metrics process", .app = &metrics_handler, .app_ctx = &src};
+  struct app app;
+  app_use(&app, &metrics_app, &src, cfg->tmp_dir);
+  struct worker_role role = {.name = "metrics process", .app = &app};
   rc = worker_run(cfg, &ws, &role);
   metrics_shm_unmap(shm);
   return rc;

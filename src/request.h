@@ -13,10 +13,20 @@ struct span {
   uint32_t off, len; /* into request.fields; len 0 = absent or empty */
 };
 
+struct field {
+  struct span name, value; /* the value without the whitespace around it */
+};
+
 /* What the framing layer learned about the current request. */
 struct request {
   struct buf fields; /* backing store of every span below */
-  struct span method, target, host, content_type, referer, user_agent, forwarded_for;
+  struct span method, target;
+  /* Every header field in the order received, duplicates kept; the array is
+   * kept with its exchange, for the next requests. */
+  struct field *list;
+  uint32_t nlist, list_cap;
+  /* The first value of the fields this server reads itself. */
+  struct span host, content_type, referer, user_agent, forwarded_for;
   unsigned version_major, version_minor; /* as sent: 1.2 is served as 1.1 */
   bool is_head;
   bool expect_continue;
@@ -30,5 +40,8 @@ struct request {
 static inline const char *request_str(const struct request *r, struct span s) {
   return s.len ? r->fields.data + s.off : NULL;
 }
+
+/* Frees what a request keeps between uses. */
+void request_free(struct request *r);
 
 #endif

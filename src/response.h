@@ -16,15 +16,23 @@ static inline unsigned status_class(int status) {
 #define RESPONSE_CHUNKED UINT64_MAX           /* body length unknown: chunked */
 #define RESPONSE_UNTIL_CLOSE (UINT64_MAX - 1) /* HTTP/1.0: body ends at close */
 
+#define RESPONSE_NO_LENGTH (UINT64_MAX - 2) /* 204, 304: no length field */
+
 struct response_head {
   int status;
-  const char *content_type; /* NULL: none */
-  size_t content_type_len;
-  uint64_t content_length; /* or RESPONSE_CHUNKED / RESPONSE_UNTIL_CLOSE */
+  const char *fields; /* more header fields, each "Name: value\r\n"; or NULL */
+  size_t fields_len;
+  uint64_t content_length; /* or RESPONSE_CHUNKED / UNTIL_CLOSE / NO_LENGTH */
   bool close;              /* Connection: close */
   bool keep_alive_10;      /* Connection: keep-alive, for an HTTP/1.0 client */
 };
 
+/* 1xx, 204 and 304 responses have no body (RFC 9110, section 6.4.1). */
+static inline bool status_has_body(int status) {
+  return status >= 200 && status != 204 && status != 304;
+}
+
+/* The reason phrase, or "" for a status without a common one. */
 const char *http_reason(int status);
 /* Appends the head to out. Returns 0 or -ENOMEM. */
 int response_head_format(struct buf *out, const struct response_head *h);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "exchange.h"
 #include "log.h"
 #include "worker.h"
 

@@ -86,11 +86,24 @@ static void describe_peer(const struct worker *wk, int fd,
   int one = 1;
   char text[PEER_TEXT_MAX];
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  if (ss->ss_family == AF_INET6)
+  if (ss->ss_family == AF_INET6) {
     memcpy(peer->ip, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
-  else
+    peer->port = ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+  } else {
     memcpy(peer->ip, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+    peer->port = ntohs(((const struct sockaddr_in *)ss)->sin_port);
+  }
   peer->trusted = config_proxy_trusted(wk->cfg, peer_text(peer, text));
+}
+
+static void begin_stop(struct worker *wk, const char *why);
+
+/* --max-requests: stops the worker once it has answered its share. */
+static bool recycle_due(struct worker *wk) {
+  if (!wk->max_requests || wk->env.stats.requests < wk->max_requests)
+    return false;
+  begin_stop(wk, "max-requests reached");
+  return true;
 }
 
 static void on_accept(uv_poll_t *h, int status, int events) {
@@ -104,6 +117,8 @@ static void on_accept(uv_poll_t *h, int status, int events) {
       pause_at_capacity(wk);
       return;
     }
+    if (recycle_due(wk)) /* a connection is often served within this loop */
+      return;
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
     int fd =
@@ -237,8 +252,7 @@ static void on_heartbeat(uv_timer_t *t) {
 static void before_wait(void *arg) {
   struct worker *wk = arg;
   log_flush(); /* the access log, once per turn of the loop */
-  if (wk->max_requests && wk->env.stats.requests >= wk->max_requests)
-    begin_stop(wk, "max-requests reached");
+  recycle_due(wk);
 }
 
 static int adopt_listeners(struct worker *wk, const struct worker_setup *ws) {
@@ -266,7 +280,7 @@ static void init_env(struct worker *wk, const struct config *cfg,
                      const struct worker_role *role) {
   wk->cfg = cfg;
   wk->role = role;
-  conn_env_init(&wk->env, cfg, role->app, role->app_ctx);
+  conn_env_init(&wk->env, cfg, role->app);
   if (cfg->max_requests && role->recycles) {
     /* Jitter spreads restarts so the workers do not all recycle at once. */
     srand((unsigned)getpid() ^ (unsigned)uv_hrtime());
@@ -318,6 +332,7 @@ int worker_run(const struct config *cfg, const struct worker_setup *ws,
   if (adopt_listeners(&wk, ws) < 0 || init_handles(&wk) < 0)
     goto out;
   watchdog_install(&wk);
+  app_set_loop_thread();
   log_info("Booting %s with pid: %ld", role->name, (long)getpid());
   set_accepting(&wk, true);
   client_set_run(&wk.conns, before_wait, &wk);

@@ -6,6 +6,7 @@
 
 #include <uv.h>
 
+#include "app.h"
 #include "client.h"
 #include "config.h"
 #include "conn.h"
@@ -21,8 +22,7 @@ struct worker_listener {
 /* What a process of this kind serves, and how it answers to its master. */
 struct worker_role {
   const char *name; /* "worker", "metrics process": for log lines */
-  const struct handler *app;
-  void *app_ctx;
+  const struct app *app;
   bool recycles; /* --max-requests applies */
 };
 

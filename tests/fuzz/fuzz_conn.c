@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "driver.h"
+#include "exchange.h"
 #include "log.h"
 
 #define HEADER_LEN 8

@@ -113,8 +113,8 @@ def test_counters_survive_a_worker_restart_and_count_it(start_server, workdir):
                 m['unixcorn_worker_restarts_total{reason="max_requests"}'] >= 2):
             break
         time.sleep(0.1)
-    assert m['unixcorn_requests_total{status="2xx"}'] == 25
-    assert m['unixcorn_worker_restarts_total{reason="max_requests"}'] >= 2
+    assert m['unixcorn_requests_total{status="2xx"}'] == 25, srv.stderr()
+    assert m['unixcorn_worker_restarts_total{reason="max_requests"}'] >= 2, srv.stderr()
 
 
 def test_queue_length_shows_waiting_connections(start_server, workdir):

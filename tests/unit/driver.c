@@ -5,13 +5,17 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "echo.h"
+#include "app_load.h"
 
 void driver_init(struct driver *d, const struct config *cfg) {
   memset(d, 0, sizeof *d);
   d->cfg = *cfg;
-  echo_options_init(&d->echo, &d->cfg);
-  conn_env_init(&d->env, &d->cfg, &echo_handler, &d->echo);
+  char err[256];
+  if (app_load(&d->app, &d->cfg, err, sizeof err) < 0 ||
+      app_init(&d->app, &d->cfg, err, sizeof err) < 0)
+    abort();
+  app_set_loop_thread();
+  conn_env_init(&d->env, &d->cfg, &d->app);
   struct peer peer = {.family = AF_UNIX, .has_cred = 1, .pid = 1, .uid = 0};
   conn_init(&d->conn, &d->env, &peer);
 }
@@ -19,6 +23,7 @@ void driver_init(struct driver *d, const struct config *cfg) {
 void driver_free(struct driver *d) {
   conn_release(&d->conn);
   conn_env_release(&d->env);
+  app_unload(&d->app);
   buf_release(&d->sent);
 }
 

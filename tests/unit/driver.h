@@ -7,12 +7,12 @@
 #include <stddef.h>
 
 #include "conn.h"
-#include "echo.h"
+#include "app.h"
 
 struct driver {
   struct config cfg;
   struct conn_env env;
-  struct echo_options echo;
+  struct app app; /* echo, or --echo-stream's echo, as the config says */
   struct conn conn;
   struct buf sent; /* everything the connection sent */
   size_t fed;      /* bytes of input the connection took */

@@ -116,6 +116,23 @@ static void test_forwarded_allow_ips(void) {
   CHECK(parse("--forwarded-allow-ips", "1.2.3.4,,", NULL) == CONFIG_ERROR);
 }
 
+/* APP is the one positional argument, anywhere among the options. */
+static void test_app_argument(void) {
+  CHECK(parse(NULL, NULL, NULL) == CONFIG_OK);
+  CHECK_STR(cfg.app, "echo");
+  CHECK_STR(cfg.app_arg, "");
+  CHECK(cfg.threads == 1);
+  CHECK(parse("inspect", NULL, NULL) == CONFIG_OK);
+  CHECK_STR(cfg.app, "inspect");
+  CHECK(parse("--threads", "4", "./app.so:my_app") == CONFIG_OK);
+  CHECK_STR(cfg.app, "./app.so:my_app");
+  CHECK(cfg.threads == 4);
+  CHECK(parse("./app.so", "--app-arg=db=/tmp/x", NULL) == CONFIG_OK);
+  CHECK_STR(cfg.app_arg, "db=/tmp/x");
+  CHECK(parse("--threads", "0", NULL) == CONFIG_ERROR);
+  CHECK(parse("a.so", "b.so", NULL) == CONFIG_ERROR);
+}
+
 static void test_errors_name_the_flag(void) {
   static const struct {
     const char *a1, *a2, *flag;
@@ -133,7 +150,7 @@ static void test_errors_name_the_flag(void) {
       {"--no-such-flag", NULL, "--no-such-flag:"},
       {"--echo-stream=yes", NULL, "--echo-stream:"},
       {"--bind", NULL, "--bind:"},
-      {"stray", NULL, "stray:"},
+      {"echo", "stray", "stray:"}, /* one APP only */
       {"-x", NULL, "-x:"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -148,6 +165,7 @@ static void test_errors_name_the_flag(void) {
 
 int main(void) {
   RUN(test_defaults);
+  RUN(test_app_argument);
   RUN(test_bind_forms);
   RUN(test_bind_errors);
   RUN(test_too_many_binds);

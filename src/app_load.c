@@ -1,0 +1,155 @@
+/* Which application a worker serves: `unixcorn [OPTIONS] [APP]`, where APP is a
+ * built-in name or a shared object, PATH or PATH:SYMBOL. */
+#include "app_load.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "apps/apps.h"
+#include "app_pool.h"
+#include "log.h"
+
+#define DEFAULT_SYMBOL "unixcorn_app"
+
+static int load_error(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int load_error(char *err, size_t errlen, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, errlen, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
+static const struct unixcorn_app *builtin(const char *name, const struct config *cfg) {
+  if (strcmp(name, "echo") == 0)
+    return cfg->echo_stream ? &echo_stream_app : &echo_app;
+  return NULL;
+}
+
+/* "PATH:SYMBOL" when PATH names a file; else the whole text is the path. */
+static void split(const char *spec, char *path, size_t pathlen, const char **symbol) {
+  const char *colon = strrchr(spec, ':');
+  struct stat st;
+  snprintf(path, pathlen, "%s", spec);
+  *symbol = DEFAULT_SYMBOL;
+  if (colon != NULL && colon[1] != '\0' && (size_t)(colon - spec) < pathlen) {
+    path[colon - spec] = '\0';
+    if (stat(path, &st) == 0 && stat(spec, &st) != 0) {
+      *symbol = colon + 1;
+      return;
+    }
+    snprintf(path, pathlen, "%s", spec);
+  }
+}
+
+static int check(const struct unixcorn_app *d, const char *what, char *err,
+                 size_t errlen) {
+  if (d->version != UNIXCORN_APP_VERSION)
+    return load_error(err, errlen,
+                      "%s is built for version %u of the application interface; this "
+                      "unixcorn serves version %d (rebuild it against this unixcorn's "
+                      "unixcorn/app.h)",
+                      what, d->version, UNIXCORN_APP_VERSION);
+  if (d->on_request == NULL)
+    return load_error(err, errlen, "%s has no on_request callback", what);
+  if ((d->flags & UNIXCORN_APP_BLOCKING) && (d->flags & UNIXCORN_APP_STREAM_BODY))
+    return load_error(err, errlen,
+                      "%s asks for a blocking application with a streamed body, which "
+                      "this interface does not offer",
+                      what);
+  if ((d->flags & ~(UNIXCORN_APP_BLOCKING | UNIXCORN_APP_STREAM_BODY)) != 0)
+    return load_error(err, errlen, "%s has flags this unixcorn does not know: %#x", what,
+                      d->flags);
+  return 0;
+}
+
+static int open_shared(struct app *a, const char *spec, char *err, size_t errlen) {
+  char path[4096];
+  const char *symbol;
+  struct stat st;
+  split(spec, path, sizeof path, &symbol);
+  if (stat(path, &st) < 0)
+    return load_error(err, errlen,
+                      "APP %s: %s (an APP is echo, inspect, or a shared "
+                      "object: ./app.so or ./app.so:SYMBOL)",
+                      path, strerror(errno));
+  /* A bare name would be looked up in the library path: "app.so" means the file. */
+  char local[4100];
+  if (strchr(path, '/') == NULL)
+    snprintf(local, sizeof local, "./%s", path);
+  else
+    snprintf(local, sizeof local, "%s", path);
+  a->dl = dlopen(local, RTLD_NOW | RTLD_LOCAL);
+  if (a->dl == NULL)
+    return load_error(err, errlen,
+                      "APP %s is not a shared object this process can load: %s", path,
+                      dlerror());
+  a->desc = dlsym(a->dl, symbol);
+  if (a->desc == NULL)
+    return load_error(
+        err, errlen,
+        "APP %s exports no %s (an application exports a struct unixcorn_app; "
+        "see unixcorn/app.h)",
+        path, symbol);
+  snprintf(a->name, sizeof a->name, "%.200s", path);
+  return 0;
+}
+
+int app_load(struct app *a, const struct config *cfg, char *err, size_t errlen) {
+  memset(a, 0, sizeof *a);
+  a->tmp_dir = cfg->tmp_dir;
+  a->desc = builtin(cfg->app, cfg);
+  if (a->desc != NULL)
+    snprintf(a->name, sizeof a->name, "%s", cfg->app);
+  else if (open_shared(a, cfg->app, err, errlen) < 0) {
+    app_unload(a);
+    return -1;
+  }
+  if (check(a->desc, a->name, err, errlen) < 0) {
+    app_unload(a);
+    return -1;
+  }
+  return 0;
+}
+
+int app_init(struct app *a, const struct config *cfg, char *err, size_t errlen) {
+  int rc = a->desc->init ? a->desc->init(cfg->app_arg, &a->data) : 0;
+  if (rc != 0)
+    return load_error(err, errlen, "APP %s: its init failed (it returned %d)", a->name,
+                      rc);
+  a->initialized = true;
+  return 0;
+}
+
+void app_use(struct app *a, const struct unixcorn_app *desc, void *data,
+             const char *tmp_dir) {
+  memset(a, 0, sizeof *a);
+  a->desc = desc;
+  a->data = data;
+  a->tmp_dir = tmp_dir;
+  snprintf(a->name, sizeof a->name, "%s", desc->name);
+}
+
+void app_unload(struct app *a) {
+  if (a->initialized && a->desc->fini != NULL)
+    a->desc->fini(a->data);
+  a->initialized = false;
+  if (a->dl != NULL)
+    dlclose(a->dl);
+  a->dl = NULL;
+}
+
+int app_check(const struct config *cfg, char *err, size_t errlen) {
+  struct app a;
+  if (app_load(&a, cfg, err, errlen) < 0)
+    return -1;
+  int rc = app_init(&a, cfg, err, errlen);
+  app_unload(&a);
+  return rc;
+}

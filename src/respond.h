@@ -1,0 +1,34 @@
+/* An exchange's response, framed into its connection's output: the head (the
+ * status line, the application's header fields, and the fields the server
+ * owns), the body (as long as declared, chunked, or until the connection
+ * closes), file parts, and the end. A HEAD request gets the head alone.
+ *
+ * Every call returns 0 or a negative UNIXCORN_E* code (unixcorn/app.h), and
+ * runs on the event loop. The rules it enforces are the application
+ * interface's: app_api.c fails the request when one is broken. */
+#ifndef UNIXCORN_RESPOND_H
+#define UNIXCORN_RESPOND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct exchange;
+
+int respond_start(struct exchange *x, int status);
+int respond_field(struct exchange *x, const char *name, size_t name_len,
+                  const char *value, size_t value_len);
+int respond_length(struct exchange *x, uint64_t length);
+/* Body bytes. UNIXCORN_EAGAIN, with nothing taken, while the output is over
+ * its high-water mark. */
+int respond_write(struct exchange *x, const void *data, size_t len);
+/* len bytes of fd from offset; UNIXCORN_EAGAIN while a file part waits. */
+int respond_file(struct exchange *x, int fd, uint64_t offset, uint64_t len);
+int respond_end(struct exchange *x);
+
+/* Whether respond_write would take bytes now. */
+bool respond_has_room(const struct exchange *x);
+/* Output bytes not yet handed to the socket, file parts included. */
+uint64_t respond_pending(const struct exchange *x);
+
+#endif
