@@ -6,6 +6,7 @@
 #include "app_pool.h"
 #include "exchange.h"
 #include "log.h"
+#include "watchdog.h"
 
 static pthread_t loop_thread;
 
@@ -20,38 +21,72 @@ bool app_on_loop_thread(void) {
 void app_fail(struct exchange *x, int status, const char *reason) {
   if (x->app_failed)
     return;
+  if (!x->rule_logged) {
+    x->rule_logged = true;
+    const char *method = request_str(&x->req, x->req.method);
+    const char *target = request_str(&x->req, x->req.target);
+    log_error("application: %s (%.*s %.*s)", reason, (int)x->req.method.len,
+              method ? method : "",
+              (int)(x->req.target.len < 200 ? x->req.target.len : 200),
+              target ? target : "");
+  }
+  if (x->response == RESPONSE_ENDED)
+    return; /* the response is complete, and stands */
   x->app_failed = true;
   x->fail_status = status;
   x->fail_reason = reason;
-  log_error(
-      "application: %s (%.*s %.*s)", reason, (int)x->req.method.len,
-      request_str(&x->req, x->req.method) ? request_str(&x->req, x->req.method) : "",
-      (int)(x->req.target.len < 200 ? x->req.target.len : 200),
-      request_str(&x->req, x->req.target) ? request_str(&x->req, x->req.target) : "");
 }
 
-/* A callback's answer: 0, a status from 400 to 599, or anything else as 500. */
-static int outcome(struct exchange *x, int rc) {
-  if (rc == 0)
-    return 0;
-  if (rc >= 400 && rc <= 599)
+int app_outcome(struct exchange *x, int rc) {
+  if (x->thread_misuse)
+    app_fail(x, 500, "called from a thread that does not own the request");
+  if (rc == 0 || x->app_failed || x->response == RESPONSE_ENDED)
+    return x->app_failed ? x->fail_status : 0;
+  if (rc >= 400 && rc <= 599) { /* a refusal, not a broken rule: no log line */
+    x->app_failed = true;
+    x->fail_status = rc;
+    x->fail_reason = "Refused by the application";
     return rc;
+  }
   app_fail(x, 500, "a callback returned neither 0 nor an HTTP error status");
   return 500;
 }
 
+/* The application's callbacks, with the request named in a crash's last words
+ * while its code runs (watchdog.c). */
+enum callback { CB_REQUEST, CB_BODY, CB_BODY_END, CB_WRITABLE, CB_DONE };
+
+static int callback(const struct app *a, struct exchange *x, enum callback which,
+                    const char *data, size_t len) {
+  unixcorn_request *r = (unixcorn_request *)x;
+  const struct unixcorn_app *d = a->desc;
+  int rc = 0;
+  watchdog_enter_app(x);
+  switch (which) {
+  case CB_REQUEST: rc = d->on_request(r); break;
+  case CB_BODY: rc = d->on_body ? d->on_body(r, data, len) : 0; break;
+  case CB_BODY_END: rc = d->on_body_end ? d->on_body_end(r) : 0; break;
+  case CB_WRITABLE:
+    if (d->on_writable)
+      d->on_writable(r);
+    break;
+  case CB_DONE:
+    if (d->on_done)
+      d->on_done(r);
+    break;
+  }
+  watchdog_enter_app(NULL);
+  return rc;
+}
+
 int app_head(const struct app *a, struct exchange *x) {
   x->app_active = true;
-  if (!app_streams_body(a))
-    return 0;
-  return outcome(x, a->desc->on_request((unixcorn_request *)x));
+  return app_streams_body(a) ? app_outcome(x, callback(a, x, CB_REQUEST, NULL, 0)) : 0;
 }
 
 int app_body(const struct app *a, struct exchange *x, const char *data, size_t len) {
   if (app_streams_body(a))
-    return a->desc->on_body
-               ? outcome(x, a->desc->on_body((unixcorn_request *)x, data, len))
-               : 0;
+    return app_outcome(x, callback(a, x, CB_BODY, data, len));
   int err = spool_append(&x->body, a->tmp_dir, data, len);
   if (err < 0) {
     log_error("cannot spool a request body in %s: %s", a->tmp_dir, strerror(-err));
@@ -62,8 +97,7 @@ int app_body(const struct app *a, struct exchange *x, const char *data, size_t l
 
 int app_complete(const struct app *a, struct exchange *x) {
   if (app_streams_body(a))
-    return a->desc->on_body_end ? outcome(x, a->desc->on_body_end((unixcorn_request *)x))
-                                : 0;
+    return app_outcome(x, callback(a, x, CB_BODY_END, NULL, 0));
   int err = spool_finish(&x->body);
   if (err < 0) {
     log_error("cannot spool a request body in %s: %s", a->tmp_dir, strerror(-err));
@@ -71,22 +105,21 @@ int app_complete(const struct app *a, struct exchange *x) {
   }
   if (app_blocking(a))
     return app_pool_start(a->pool, x) < 0 ? 503 : 0;
-  return outcome(x, a->desc->on_request((unixcorn_request *)x));
+  return app_outcome(x, callback(a, x, CB_REQUEST, NULL, 0));
 }
 
 void app_writable(const struct app *a, struct exchange *x) {
   x->app_waiting = false;
   if (x->on_thread)
     app_pool_writable(a->pool, x);
-  else if (a->desc->on_writable != NULL)
-    a->desc->on_writable((unixcorn_request *)x);
+  else
+    callback(a, x, CB_WRITABLE, NULL, 0);
 }
 
 void app_done(const struct app *a, struct exchange *x) {
   if (x->app_active) {
     x->app_active = false;
-    if (a->desc->on_done != NULL)
-      a->desc->on_done((unixcorn_request *)x);
+    callback(a, x, CB_DONE, NULL, 0);
   }
   spool_reset(&x->body);
 }

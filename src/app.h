@@ -61,8 +61,12 @@ struct app_call {
  * out; a call that breaks a rule fails the request. */
 int app_call_run(struct exchange *x, struct app_call *call);
 
-/* A request broke a rule of the interface: logged once, and failed. */
+/* A request broke a rule of the interface: logged once, and failed with
+ * status, unless its response is complete already (that one stands). */
 void app_fail(struct exchange *x, int status, const char *reason);
+/* What a callback returned (rc), and a call another thread made meanwhile:
+ * 0 when the request goes on, or the status it fails with. */
+int app_outcome(struct exchange *x, int rc);
 
 /* The thread that runs the event loop: event applications must call from it. */
 void app_set_loop_thread(void);

@@ -167,7 +167,15 @@ static const char *rule_broken(enum app_op op, int result) {
 }
 
 int app_call_run(struct exchange *x, struct app_call *call) {
-  if (x->app_failed || x->conn == NULL)
+  if (x->thread_misuse)
+    app_fail(x, 500, "called from a thread that does not own the request");
+  if (x->app_failed)
+    return UNIXCORN_ECLOSED;
+  if (x->response == RESPONSE_ENDED) { /* its connection may have moved on */
+    app_fail(x, 500, rule_broken(call->op, UNIXCORN_ESTATE));
+    return UNIXCORN_ESTATE;
+  }
+  if (x->conn == NULL)
     return UNIXCORN_ECLOSED;
   int rc;
   switch (call->op) {
@@ -193,7 +201,7 @@ static int call(unixcorn_request *r, struct app_call *c) {
   if (x->on_thread)
     return app_pool_call(x, c);
   if (!app_on_loop_thread()) {
-    app_fail(x, 500, "called from a thread that does not own the request");
+    x->thread_misuse = 1; /* the loop fails the request: it owns x */
     return UNIXCORN_ETHREAD;
   }
   int rc = app_call_run(x, c);

@@ -52,20 +52,21 @@ static int check(const struct unixcorn_app *d, const char *what, char *err,
                  size_t errlen) {
   if (d->version != UNIXCORN_APP_VERSION)
     return load_error(err, errlen,
-                      "%s is built for version %u of the application interface; this "
+                      "APP %s is built for version %u of the application interface; this "
                       "unixcorn serves version %d (rebuild it against this unixcorn's "
                       "unixcorn/app.h)",
                       what, d->version, UNIXCORN_APP_VERSION);
   if (d->on_request == NULL)
-    return load_error(err, errlen, "%s has no on_request callback", what);
+    return load_error(err, errlen, "APP %s has no on_request callback", what);
   if ((d->flags & UNIXCORN_APP_BLOCKING) && (d->flags & UNIXCORN_APP_STREAM_BODY))
-    return load_error(err, errlen,
-                      "%s asks for a blocking application with a streamed body, which "
-                      "this interface does not offer",
-                      what);
+    return load_error(
+        err, errlen,
+        "APP %s asks for a blocking application with a streamed body, which "
+        "this interface does not offer",
+        what);
   if ((d->flags & ~(UNIXCORN_APP_BLOCKING | UNIXCORN_APP_STREAM_BODY)) != 0)
-    return load_error(err, errlen, "%s has flags this unixcorn does not know: %#x", what,
-                      d->flags);
+    return load_error(err, errlen, "APP %s has flags this unixcorn does not know: %#x",
+                      what, d->flags);
   return 0;
 }
 
@@ -97,7 +98,7 @@ static int open_shared(struct app *a, const char *spec, char *err, size_t errlen
         "APP %s exports no %s (an application exports a struct unixcorn_app; "
         "see unixcorn/app.h)",
         path, symbol);
-  snprintf(a->name, sizeof a->name, "%.200s", path);
+  snprintf(a->name, sizeof a->name, "%.250s", spec);
   return 0;
 }
 
@@ -145,11 +146,12 @@ void app_unload(struct app *a) {
   a->dl = NULL;
 }
 
+/* Loads without init: init belongs to the workers, and may have effects (a
+ * database connection, a file) that the master must not have. */
 int app_check(const struct config *cfg, char *err, size_t errlen) {
   struct app a;
   if (app_load(&a, cfg, err, errlen) < 0)
     return -1;
-  int rc = app_init(&a, cfg, err, errlen);
   app_unload(&a);
-  return rc;
+  return 0;
 }

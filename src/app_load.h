@@ -18,8 +18,9 @@ void app_unload(struct app *a);
 /* A built-in application with its data set by the server (no init). */
 void app_use(struct app *a, const struct unixcorn_app *desc, void *data,
              const char *tmp_dir);
-/* At start-up: loads, inits, finis and unloads the application, so a bad APP
- * stops the start before anything binds. Returns 0, or -1 with err. */
+/* At start-up, in the master: loads and unloads the application without its
+ * init, so a bad APP stops the start before anything binds (an init that
+ * fails stops the first worker, and so the start). Returns 0, or -1 with err. */
 int app_check(const struct config *cfg, char *err, size_t errlen);
 
 #endif

@@ -272,9 +272,20 @@ void client_abort(struct client *cl) {
   close_now(cl);
 }
 
+/* Output came from elsewhere than a socket event (a blocking application's
+ * thread): send it. */
+static void wake(struct conn *c) {
+  struct client *cl = (struct client *)((char *)c - offsetof(struct client, conn));
+  if (cl->fd < 0 || cl->lingering)
+    return;
+  tick_clock(cl);
+  drive(cl);
+}
+
 int client_set_init(struct client_set *set, uv_loop_t *loop, struct conn_env *env,
                     void (*closed)(struct client_set *)) {
   *set = (struct client_set){.loop = loop, .env = env, .closed = closed};
+  env->wake = wake;
   int err = deadlines_init(&set->deadlines, loop, on_deadline);
   if (err < 0)
     return err;

@@ -218,8 +218,10 @@ static void check_response(struct conn *c) {
   struct exchange *x = c->x;
   if (c->state != CONN_RESPONDING || x->on_thread || x->app_waiting)
     return;
-  if (x->response != RESPONSE_ENDED)
-    fail_request(c, 500, "The application did not finish its response");
+  if (x->response != RESPONSE_ENDED) {
+    app_fail(x, 500, "the response was left unended, with nothing to wait for");
+    fail_request(c, x->fail_status, x->fail_reason);
+  }
 }
 
 static void message_done(struct conn *c) {

@@ -17,6 +17,7 @@
 #include "spool.h"
 
 struct conn;
+struct pool_thread;
 
 enum response_state {
   RESPONSE_NONE,    /* nothing yet */
@@ -50,8 +51,12 @@ struct exchange {
   char client[PEER_TEXT_MAX]; /* unixcorn_client's text, once asked */
   bool app_active;            /* on_done is owed */
   bool app_waiting;           /* an event application waits for on_writable */
-  bool app_failed;            /* the application broke a rule: fail_status says how */
+  bool app_failed;            /* the request fails: fail_status says how */
+  bool rule_logged;           /* the application broke a rule, and it was logged */
   bool on_thread;             /* a blocking application's thread holds the request */
+  struct pool_thread *thread; /* that thread, once it runs the request */
+  struct exchange *pool_next; /* in the pool's queue */
+  volatile int thread_misuse; /* another thread called for the request */
   int fail_status;
   const char *fail_reason;
   uint64_t start_ns;                     /* for the access log's request time */

@@ -18,6 +18,7 @@ struct worker_report {
   uint64_t bytes_in, bytes_out;
   uint64_t in_flight; /* requests begun and not yet answered */
   uint64_t connections;
+  uint64_t app_busy_ms; /* the oldest request on a blocking application's thread */
 };
 
 /* Both return 0 or -errno; recv returns -EAGAIN when nothing is waiting. */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "app_load.h"
 #include "heartbeat.h"
 #include "listener.h"
 #include "master_impl.h"
@@ -23,6 +24,7 @@
 #define BOOT_FAILURES_MAX 5
 
 static void maintain(struct master *m);
+static void retire(struct child *w, int sig);
 static void begin_stop(struct master *m, bool quick, const char *why);
 static void rename_pid_file(struct master *m, bool to_oldbin);
 
@@ -59,6 +61,38 @@ void master_add_counters(struct worker_report *sum, const struct worker_report *
   sum->bytes_out += r->bytes_out;
 }
 
+/* The newest generation older than the current one that still has booted
+ * workers serving, or the current one when there is none. */
+static unsigned serving_generation(const struct master *m) {
+  unsigned best = m->generation;
+  for (const struct child *w = m->workers; w != NULL; w = w->next)
+    if (w->booted && !w->retiring && w->generation != m->generation &&
+        (best == m->generation || w->generation > best))
+      best = w->generation;
+  return best;
+}
+
+/* A worker could not start. At start-up that stops the server; after HUP the
+ * workers still serving the previous code carry on instead. */
+static void boot_failed(struct master *m) {
+  unsigned previous = serving_generation(m);
+  m->boot_failures = 0;
+  if (previous != m->generation) {
+    log_error("Worker failed to boot after HUP; the workers already running keep "
+              "serving (fix the application, then HUP again)");
+    for (struct child *w = m->workers; w != NULL; w = w->next)
+      if (w->generation == m->generation && !w->retiring)
+        retire(w, SIGTERM);
+    m->generation = previous;
+    m->reloading = false;
+    notify_systemd("READY=1");
+    return;
+  }
+  log_error("Worker failed to boot; stopping");
+  m->exit_code = 1;
+  begin_stop(m, true, "a worker failed to boot");
+}
+
 static void on_worker_exit(uv_process_t *proc, int64_t status, int term_signal) {
   struct child *w = proc->data;
   struct master *m = w->m;
@@ -82,12 +116,9 @@ static void on_worker_exit(uv_process_t *proc, int64_t status, int term_signal) 
         proc->pid);
     m->spawn_not_before_ms = loop_ms(m) + 1000; /* no fork loop */
   }
-  if (!w->booted && !expected &&
-      (status == WORKER_BOOT_FAILED || ++m->boot_failures >= BOOT_FAILURES_MAX)) {
-    log_error("Worker failed to boot; stopping");
-    m->exit_code = 1;
-    begin_stop(m, true, "a worker failed to boot");
-  }
+  if (!w->booted && !expected && w->generation == m->generation &&
+      (status == WORKER_BOOT_FAILED || ++m->boot_failures >= BOOT_FAILURES_MAX))
+    boot_failed(m);
   master_add_counters(&m->retired, &w->report);
   w->exited = true;
   unlink_worker(m, w);
@@ -207,14 +238,22 @@ static void maintain(struct master *m) {
   }
 }
 
-/* A worker whose loop stopped sending heartbeats gets SIGABRT (it logs what
- * it was doing), then SIGKILL if it is still there. */
+/* A worker whose loop stopped sending heartbeats, or whose blocking
+ * application has held a request on a thread that long (the loop beats on
+ * meanwhile), gets SIGABRT (it logs what it was doing), then SIGKILL if it is
+ * still there. */
 static void check_worker(struct master *m, struct child *w, uint64_t now) {
   uint64_t timeout = m->cfg->timeout_ms;
   uint64_t since = w->booted ? w->last_beat_ms : w->spawned_ms;
-  if (w->abort_sent_ms == 0 && timeout && now - since > timeout) {
-    log_error("Worker (pid:%d) timed out: no heartbeat for %.1f s; aborting it",
-              w->proc.pid, (double)(now - since) / 1000);
+  bool silent = now - since > timeout, stuck = w->report.app_busy_ms > timeout;
+  if (w->abort_sent_ms == 0 && timeout && (silent || stuck)) {
+    if (silent)
+      log_error("Worker (pid:%d) timed out: no heartbeat for %.1f s; aborting it",
+                w->proc.pid, (double)(now - since) / 1000);
+    else
+      log_error("Worker (pid:%d) timed out: a request has been in the application for "
+                "%.1f s; aborting it",
+                w->proc.pid, (double)w->report.app_busy_ms / 1000);
     w->abort_sent_ms = now;
     kill(w->proc.pid, SIGABRT);
   } else if (w->abort_sent_ms && now - w->abort_sent_ms > KILL_GRACE_MS) {
@@ -292,9 +331,8 @@ static void on_upgrade_exit(uv_process_t *proc, int64_t status, int term_signal)
   uv_close((uv_handle_t *)proc, NULL);
 }
 
-/* USR2: exec the binary found at argv[0] (possibly a new one) as a second
- * master that inherits the listening sockets; TERM to this one completes the
- * switch. The socket path never disappears and is never bound again. */
+/* The pid file follows the master that serves: PATH.oldbin names the old one
+ * during an upgrade, and PATH again after a rollback. */
 static void rename_pid_file(struct master *m, bool to_oldbin) {
   if (m->pid_file == NULL)
     return;
@@ -391,6 +429,11 @@ static void on_signal(uv_signal_t *h, int signum) {
     return;
   }
   if (signum == SIGHUP) {
+    char why[CONFIG_ERR_MAX + 300];
+    if (app_check(m->cfg, why, sizeof why) < 0) {
+      log_error("HUP ignored: %s; the running workers keep serving", why);
+      return;
+    }
     notify_systemd("RELOADING=1");
     m->reloading = true;
     m->generation++;

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "app_pool.h"
 #include "client.h"
 #include "heartbeat.h"
 #include "log.h"
@@ -167,6 +168,7 @@ static void maybe_finish(struct worker *wk) {
   uv_close((uv_handle_t *)&wk->accept_timer, NULL);
   uv_close((uv_handle_t *)&wk->heartbeat_timer, NULL);
   client_set_close(&wk->conns);
+  app_pool_close(wk->role->app->pool);
 }
 
 static void on_client_closed(struct client_set *set) {
@@ -231,6 +233,7 @@ static void fill_report(struct worker *wk, struct worker_report *r) {
   r->bytes_in = st->bytes_in;
   r->bytes_out = st->bytes_out;
   r->connections = wk->conns.nclients;
+  r->app_busy_ms = app_pool_oldest_ms(wk->role->app->pool);
   for (struct client *cl = wk->conns.clients; cl != NULL; cl = cl->next)
     r->in_flight += conn_busy(&cl->conn);
 }
@@ -291,6 +294,17 @@ static void init_env(struct worker *wk, const struct config *cfg,
   }
 }
 
+/* A blocking application's threads (--threads). */
+static int start_threads(struct worker *wk) {
+  struct app *app = wk->role->app;
+  if (!app_blocking(app))
+    return 0;
+  int err = app_pool_create(&app->pool, &wk->loop, app, wk->cfg->threads);
+  if (err < 0)
+    log_error("cannot start the application's threads: %s", uv_strerror(err));
+  return err;
+}
+
 static int init_handles(struct worker *wk) {
   static const int signums[] = {SIGTERM, SIGINT, SIGQUIT, SIGUSR1};
   for (size_t i = 0; i < sizeof signums / sizeof signums[0]; i++) {
@@ -329,7 +343,7 @@ int worker_run(const struct config *cfg, const struct worker_setup *ws,
     log_error("cannot create the connections' epoll set: %s", uv_strerror(err));
     goto out;
   }
-  if (adopt_listeners(&wk, ws) < 0 || init_handles(&wk) < 0)
+  if (adopt_listeners(&wk, ws) < 0 || init_handles(&wk) < 0 || start_threads(&wk) < 0)
     goto out;
   watchdog_install(&wk);
   app_set_loop_thread();
@@ -345,7 +359,10 @@ int worker_run(const struct config *cfg, const struct worker_setup *ws,
 out:
   close_listeners(&wk);
   client_set_close(&wk.conns);
+  app_pool_close(role->app->pool);
   uv_run(&wk.loop, UV_RUN_NOWAIT); /* let close callbacks run */
+  app_pool_destroy(role->app->pool);
+  role->app->pool = NULL;
   uv_loop_close(&wk.loop);
   log_flush();
   conn_env_release(&wk.env);

@@ -22,7 +22,7 @@ struct worker_listener {
 /* What a process of this kind serves, and how it answers to its master. */
 struct worker_role {
   const char *name; /* "worker", "metrics process": for log lines */
-  const struct app *app;
+  struct app *app;
   bool recycles; /* --max-requests applies */
 };
 

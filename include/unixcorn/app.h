@@ -49,15 +49,19 @@
  *
  * Calls return 0, or one of the negative UNIXCORN_E* codes below. A call that
  * breaks this interface's rules (a bad status or header, answering twice,
- * more bytes than declared, the wrong thread) also fails the request: the
- * server logs one line naming the rule, answers 500 if the response head has
- * not gone out yet, and otherwise closes the connection; nothing the
- * application writes after that is sent. The next request on the same
- * connection is never affected.
+ * more bytes than declared, the wrong thread, a response left unended) is
+ * logged, one line per request naming the rule, and fails the request: the
+ * server answers 500 if the response head has not gone out yet, and
+ * otherwise closes the connection, so the client sees an incomplete
+ * response; calls for the request then return UNIXCORN_ECLOSED. A response
+ * that was complete before the rule was broken stands, and the connection
+ * goes on. Other connections are never affected.
  *
  * Callbacks return 0, or an HTTP status from 400 to 599 to answer with (a
- * plain-text error response, when the head has not gone out yet). Any other
- * value is taken as 500.
+ * plain-text error response, when the head has not gone out yet; no log
+ * line, as this is an answer, not a fault). Any other value is taken as 500.
+ * A crash in the application takes its worker down: the worker logs the
+ * request it ran and a backtrace, and the master starts another.
  */
 #ifndef UNIXCORN_APP_H
 #define UNIXCORN_APP_H
