@@ -7,7 +7,11 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "apps/apps.h"
 #include "app_pool.h"
@@ -146,12 +150,61 @@ void app_unload(struct app *a) {
   a->dl = NULL;
 }
 
-/* Loads without init: init belongs to the workers, and may have effects (a
- * database connection, a file) that the master must not have. */
-int app_check(const struct config *cfg, char *err, size_t errlen) {
+static int load_only(const struct config *cfg, char *err, size_t errlen) {
   struct app a;
   if (app_load(&a, cfg, err, errlen) < 0)
     return -1;
   app_unload(&a);
   return 0;
+}
+
+/* In a child: load, init, fini. The child's process, not the master, holds
+ * whatever init opens (a database connection, a file) and takes it away. */
+static void init_in_child(const struct config *cfg, int report) {
+  char err[1024];
+  struct app a;
+  int rc =
+      app_load(&a, cfg, err, sizeof err) < 0 ? 1 : app_init(&a, cfg, err, sizeof err);
+  if (rc != 0) {
+    ssize_t n = write(report, err, strlen(err));
+    (void)n;
+  }
+  app_unload(&a);
+  _exit(rc != 0);
+}
+
+static int init_check(const struct config *cfg, char *err, size_t errlen) {
+  int fds[2], status;
+  if (pipe2(fds, O_CLOEXEC) < 0)
+    return load_error(err, errlen, "APP %s: cannot check it: %s", cfg->app,
+                      strerror(errno));
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    init_in_child(cfg, fds[1]);
+  }
+  close(fds[1]);
+  if (pid < 0) {
+    close(fds[0]);
+    return load_error(err, errlen, "APP %s: cannot check it: %s", cfg->app,
+                      strerror(errno));
+  }
+  ssize_t n, got = 0;
+  while ((n = read(fds[0], err + got, errlen - 1 - (size_t)got)) > 0 &&
+         (size_t)(got += n) < errlen - 1)
+    ;
+  err[got] = '\0';
+  close(fds[0]);
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+    ;
+  if (WIFSIGNALED(status))
+    return load_error(err, errlen, "APP %s: its init crashed (%s)", cfg->app,
+                      strsignal(WTERMSIG(status)));
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+int app_check(const struct config *cfg, bool with_init, char *err, size_t errlen) {
+  if (builtin(cfg->app, cfg) != NULL || !with_init)
+    return load_only(cfg, err, errlen);
+  return init_check(cfg, err, errlen);
 }

@@ -3,6 +3,7 @@
 #ifndef UNIXCORN_APP_LOAD_H
 #define UNIXCORN_APP_LOAD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "app.h"
@@ -18,9 +19,10 @@ void app_unload(struct app *a);
 /* A built-in application with its data set by the server (no init). */
 void app_use(struct app *a, const struct unixcorn_app *desc, void *data,
              const char *tmp_dir);
-/* At start-up, in the master: loads and unloads the application without its
- * init, so a bad APP stops the start before anything binds (an init that
- * fails stops the first worker, and so the start). Returns 0, or -1 with err. */
-int app_check(const struct config *cfg, char *err, size_t errlen);
+/* In the master, before anything binds: loads the application and, with
+ * with_init, runs its init and fini in a short-lived child process (so what
+ * init opens never lives in the master). A bad APP thus stops the start with
+ * one line. Returns 0, or -1 with err. */
+int app_check(const struct config *cfg, bool with_init, char *err, size_t errlen);
 
 #endif

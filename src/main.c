@@ -81,7 +81,7 @@ int main(int argc, char **argv) {
   }
   if (!worker) { /* a bad APP stops the start before anything binds */
     char why[CONFIG_ERR_MAX + 300];
-    if (app_check(&cfg, why, sizeof why) < 0) {
+    if (app_check(&cfg, true, why, sizeof why) < 0) {
       log_error("%s", why);
       log_close();
       return 1;

@@ -430,7 +430,7 @@ static void on_signal(uv_signal_t *h, int signum) {
   }
   if (signum == SIGHUP) {
     char why[CONFIG_ERR_MAX + 300];
-    if (app_check(m->cfg, why, sizeof why) < 0) {
+    if (app_check(m->cfg, false, why, sizeof why) < 0) {
       log_error("HUP ignored: %s; the running workers keep serving", why);
       return;
     }

@@ -12,7 +12,9 @@
  *
  * Each worker process loads the application after it starts, calls its init
  * once, then hands it requests; fini runs when the worker exits in an orderly
- * way. A worker serves many connections at once on one event loop. A request
+ * way. Before anything binds, the server also runs init and fini once in a
+ * short-lived process of their own, so an application that cannot start
+ * stops the start with its error (and --check-config reports it). A worker serves many connections at once on one event loop. A request
  * reaches the application in one of two ways, chosen by the descriptor:
  *
  * - An event application (the default) is called on the worker's event loop.
@@ -109,10 +111,12 @@ struct unixcorn_app {
    * callback to on_done: unixcorn_request_state(). */
   size_t request_size;
 
-  /* Once per worker, before the first request. arg is the --app-arg text, or
-   * "". Set *app_data to anything the requests should see (or leave it NULL).
-   * Returns 0, or non-zero when the application cannot run: the worker, and
-   * so the server at start-up, stops with that error. May be NULL. */
+  /* Once per worker, before the first request (and once in the start-up
+   * check, see THE MODEL). arg is the --app-arg text, or "". Set *app_data to
+   * anything the requests should see (or leave it NULL). Returns 0, or
+   * non-zero when the application cannot run: the start stops with that
+   * error; after HUP, the workers running the previous code carry on. May be
+   * NULL. */
   int (*init)(const char *arg, void **app_data);
   /* Once per worker, when it exits in an orderly way. May be NULL. */
   void (*fini)(void *app_data);
