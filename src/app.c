@@ -85,8 +85,12 @@ int app_head(const struct app *a, struct exchange *x) {
 }
 
 int app_body(const struct app *a, struct exchange *x, const char *data, size_t len) {
-  if (app_streams_body(a))
-    return app_outcome(x, callback(a, x, CB_BODY, data, len));
+  if (app_streams_body(a)) {
+    x->in_on_body = true;
+    int rc = callback(a, x, CB_BODY, data, len);
+    x->in_on_body = false;
+    return app_outcome(x, rc);
+  }
   int err = spool_append(&x->body, a->tmp_dir, data, len);
   if (err < 0) {
     log_error("cannot spool a request body in %s: %s", a->tmp_dir, strerror(-err));

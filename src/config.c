@@ -338,8 +338,9 @@ static const struct option_spec options[] = {
      "Worker processes, each with its own event loop, all accepting on the same\n"
      "sockets. Default: 1"},
     {"timeout", 't', OPT_TIMEOUT, "SECONDS",
-     "A worker whose event loop is stuck this long is aborted (it logs what it was\n"
-     "doing) and replaced; 0 = never. Default: 30"},
+     "A worker whose event loop is stuck this long, or whose blocking application\n"
+     "has held one request this long, is aborted (it logs what it was doing) and\n"
+     "replaced; 0 = never. Default: 30"},
     {"graceful-timeout", 0, OPT_GRACEFUL_TIMEOUT, "SECONDS",
      "On SIGTERM or a reload, how long in-flight requests may take to finish.\n"
      "Default: 30"},
@@ -350,7 +351,9 @@ static const struct option_spec options[] = {
      "Adds up to N to each worker's --max-requests, so they do not all restart\n"
      "together. Default: 0"},
     {"pid", 'p', OPT_PID, "FILE", "Write the master's pid to FILE."},
-    {"check-config", 0, OPT_CHECK_CONFIG, NULL, "Check the flags and exit."},
+    {"check-config", 0, OPT_CHECK_CONFIG, NULL,
+     "Check the flags and the APP (loaded, its init run in a\n"
+     "throwaway process), then exit."},
     {"metrics-bind", 0, OPT_METRICS_BIND, "ADDR",
      "Serve Prometheus metrics on ADDR (as for --bind), e.g.\n"
      "unix:/tmp/app-metrics.sock or 127.0.0.1:9100. The master binds it; a\n"
@@ -424,7 +427,8 @@ void config_usage(FILE *out) {
         "  inspect           a JSON document of the request as it arrived\n"
         "  PATH[:SYMBOL]     an application in a shared object (./app.so), which\n"
         "                    exports a struct unixcorn_app named SYMBOL (default\n"
-        "                    unixcorn_app); see unixcorn/app.h\n\n"
+        "                    unixcorn_app); see unixcorn/app.h and the\n"
+        "                    README's \"Writing an app\". HUP loads it anew.\n\n"
         "Options:\n",
         out);
   for (size_t i = 0; i < NOPTIONS; i++) {

@@ -44,7 +44,8 @@ struct exchange *exchange_take(struct conn_env *env, struct conn *c,
   x->file_off = x->file_left = 0;
   x->peer = c->peer;
   x->client[0] = '\0';
-  x->app_active = x->app_waiting = x->app_failed = x->rule_logged = x->on_thread = false;
+  x->app_active = x->app_waiting = x->app_failed = x->rule_logged = x->on_thread =
+      x->in_on_body = false;
   x->thread_misuse = 0;
   x->fail_status = 0;
   x->fail_reason = NULL;

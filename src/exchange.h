@@ -51,6 +51,7 @@ struct exchange {
   char client[PEER_TEXT_MAX]; /* unixcorn_client's text, once asked */
   bool app_active;            /* on_done is owed */
   bool app_waiting;           /* an event application waits for on_writable */
+  bool in_on_body;            /* its on_body runs: writes always have room */
   bool app_failed;            /* the request fails: fail_status says how */
   bool rule_logged;           /* the application broke a rule, and it was logged */
   bool on_thread;             /* a blocking application's thread holds the request */

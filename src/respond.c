@@ -38,8 +38,11 @@ uint64_t respond_pending(const struct exchange *x) {
   return c->out.len - c->out_pos + x->file_left + x->after_file.len;
 }
 
+/* In on_body a write always has room: the connection reads no more while its
+ * output is above the mark, so what one read's pieces add stays bounded, and
+ * a streaming application never has to hold a piece back. */
 bool respond_has_room(const struct exchange *x) {
-  return respond_pending(x) <= CONN_OUT_HIGH_WATER;
+  return x->in_on_body || respond_pending(x) <= CONN_OUT_HIGH_WATER;
 }
 
 /* Where body bytes go now: behind a file part that is still waiting, if any. */

@@ -14,8 +14,9 @@
  * once, then hands it requests; fini runs when the worker exits in an orderly
  * way. Before anything binds, the server also runs init and fini once in a
  * short-lived process of their own, so an application that cannot start
- * stops the start with its error (and --check-config reports it). A worker serves many connections at once on one event loop. A request
- * reaches the application in one of two ways, chosen by the descriptor:
+ * stops the start with its error (and --check-config reports it). A worker serves many
+ * connections at once on one event loop. A request reaches the application in one of two
+ * ways, chosen by the descriptor:
  *
  * - An event application (the default) is called on the worker's event loop.
  *   Its callbacks must never block: while one runs, no other connection of
@@ -128,7 +129,12 @@ struct unixcorn_app {
    * later, from on_writable. Required. */
   int (*on_request)(unixcorn_request *r);
   /* STREAM_BODY: the next piece of the body (data is valid during the call
-   * only), then on_body_end once it is complete. NULL otherwise. */
+   * only), then on_body_end once it is complete. NULL otherwise. Writes made
+   * in on_body never get UNIXCORN_EAGAIN: the server reads no more of the
+   * body while the output is full, so a piece can go straight back out in a
+   * transformed form, and memory stays bounded for a body of any size. But
+   * behind nginx, answer from on_body_end: nginx stops sending a request
+   * body to its upstream once the response has begun. */
   int (*on_body)(unixcorn_request *r, const char *data, size_t len);
   int (*on_body_end)(unixcorn_request *r);
   /* Event applications: a write got UNIXCORN_EAGAIN, and the output has room

@@ -72,8 +72,8 @@ const struct unixcorn_app echo_app = {
 
 /* --echo-stream. A chunked response to an HTTP/1.1 request with a body; a body
  * of known length otherwise: HTTP/1.0 has no chunked coding, and the length
- * keeps its connection open. The server hands a piece of body over only when
- * its output has room, so a write here always takes it. */
+ * keeps its connection open. A write in on_body always takes the piece
+ * (unixcorn/app.h), so nothing is held back here. */
 static int stream_head(unixcorn_request *r) {
   stall_if_asked(r);
   int64_t length = unixcorn_content_length(r);
