@@ -46,8 +46,9 @@
 #define INSPECT_OUTPUT_PER_INPUT 64
 #define OUTPUT_SLACK 1024
 /* Output held for a client that does not read: the README's 64 KiB high-water
- * mark, plus the echo of one read and a response head. */
-#define HELD_OUTPUT_MAX (96 * 1024)
+ * mark, plus the echo of one read (64 KiB for a large body, conn.c's
+ * BIG_BODY_READ) and a response head. */
+#define HELD_OUTPUT_MAX (132 * 1024)
 
 enum {
   FLAG_STREAM = 1 << 0,       /* --echo-stream */
