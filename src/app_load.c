@@ -33,6 +33,8 @@ static int load_error(char *err, size_t errlen, const char *fmt, ...) {
 static const struct unixcorn_app *builtin(const char *name, const struct config *cfg) {
   if (strcmp(name, "echo") == 0)
     return cfg->echo_stream ? &echo_stream_app : &echo_app;
+  if (strcmp(name, "inspect") == 0)
+    return &inspect_app;
   return NULL;
 }
 

@@ -271,7 +271,9 @@ bool config_peer_allowed(const struct config *cfg, uid_t uid, gid_t gid) {
 }
 
 bool config_wants_peer_cred(const struct config *cfg) {
-  return cfg->nallow_uid != 0 || cfg->nallow_gid != 0 || cfg->access_logfile != NULL;
+  /* echo never asks for its peer; any other application may (unixcorn_peer). */
+  return cfg->nallow_uid != 0 || cfg->nallow_gid != 0 || cfg->access_logfile != NULL ||
+         (cfg->app != NULL && strcmp(cfg->app, "echo") != 0);
 }
 
 static int parse_level(const char *s, enum log_level *level) {

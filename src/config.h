@@ -80,8 +80,9 @@ enum config_result config_parse(struct config *cfg, int argc, char **argv, char 
 void config_usage(FILE *out);
 /* May a Unix-socket peer with these credentials connect? */
 bool config_peer_allowed(const struct config *cfg, uid_t uid, gid_t gid);
-/* Whether anything reads a Unix peer's SO_PEERCRED: --allow-uid/--allow-gid
- * or the access log. Reading it is a syscall per connection. */
+/* Whether anything reads a Unix peer's SO_PEERCRED: --allow-uid/--allow-gid,
+ * the access log, or an application other than echo. Reading it is a syscall
+ * per connection. */
 bool config_wants_peer_cred(const struct config *cfg);
 /* Is a TCP peer at this address (inet_ntop form) a proxy we trust? */
 bool config_proxy_trusted(const struct config *cfg, const char *ip);

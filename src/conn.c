@@ -284,6 +284,10 @@ void conn_input(struct conn *c, size_t n) {
   c->env->stats.bytes_in += n;
   c->last_io_ms = c->env->now_ms;
   process(c);
+  /* A response whose bytes all went out before its request ended (a HEAD
+   * answered as its body arrives): no conn_output_done is left to finish it. */
+  conn_app_progress(c);
+  release_if_idle(c);
 }
 
 void conn_input_eof(struct conn *c) {

@@ -164,6 +164,8 @@ class Bench:
                     key = (server.name, case.name)
                     if case.pipeline > 1 and not server.pipelines:
                         continue
+                    if server.cases is not None and case.name not in server.cases:
+                        continue
                     if key not in sizes:
                         sizes[key] = self.size_run("%s, %s, %s" % (scenario, *key), server, case)
                     if sizes[key] and server.alive():
@@ -187,6 +189,11 @@ class Bench:
         print("Scenario 1: direct on the Unix socket", flush=True)
         peers = [servers.unixcorn(self.unixcorn_bin, self.work, self.sock("unixcorn")),
                  *self.variants("direct"),
+                 # The JSON document of each request instead of an echo: the
+                 # cost of an application that reads every header field.
+                 servers.unixcorn(self.unixcorn_bin, self.work, self.sock("inspect"),
+                                  "inspect", name="unixcorn inspect", echoes=False,
+                                  cases=(report.POST_64,)),
                  servers.nginx_echo(self.work, self.sock("nginx")),
                  servers.node_echo(self.work, self.sock("node")),
                  servers.gunicorn(self.work, self.sock("gunicorn")),

@@ -30,12 +30,14 @@ class Server:
     """A server process tree. Use as a context manager: started on entry (an
     HTTP server must echo a POST, or with echoes=False answer it with a 200,
     before it counts as up), stopped on exit. pipelines=False: it cannot answer
-    pipelined requests, as a server without keep-alive cannot either."""
+    pipelined requests, as a server without keep-alive cannot either. cases:
+    the names of the cases it is measured in (None: all of them)."""
 
     def __init__(self, name, argv, address, work, *, http=True, echoes=True, keeps_alive=True,
-                 pipelines=True, stop_signal=signal.SIGTERM):
+                 pipelines=True, stop_signal=signal.SIGTERM, cases=None):
         self.name, self.argv, self.address, self.work = name, argv, address, work
         self.http, self.echoes, self.keeps_alive = http, echoes, keeps_alive
+        self.cases = cases
         self.pipelines, self.stop_signal = pipelines and keeps_alive, stop_signal
         self.proc = None
         self.log_path = os.path.join(work, "%s.%d.log" % (name.split()[0], next(_serial)))
@@ -146,10 +148,10 @@ def nginx_prefix(work, name):
 # The servers under test. Each has one worker or one process, and each echoes
 # the request body with its Content-Type, but for the floor.
 
-def unixcorn(binary, work, address, *flags, name="unixcorn"):
+def unixcorn(binary, work, address, *flags, name="unixcorn", **options):
     return Server(name, [binary, "--bind", str(address), "--log-level", "warning",
                          "--tmp-dir", work, *flags],
-                  address, work, stop_signal=signal.SIGINT)
+                  address, work, stop_signal=signal.SIGINT, **options)
 
 
 def nginx_echo(work, address, connections=1024, keepalive=60, name="nginx+echo"):

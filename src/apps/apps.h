@@ -8,6 +8,7 @@
 
 extern const struct unixcorn_app echo_app;
 extern const struct unixcorn_app echo_stream_app; /* echo with --echo-stream */
+extern const struct unixcorn_app inspect_app;     /* a JSON document of each request */
 extern const struct unixcorn_app metrics_app;     /* app data: a metrics_source */
 
 #endif

@@ -1,5 +1,6 @@
 /* libFuzzer target: arbitrary client bytes through the connection state machine
- * the server runs (conn.c on http1.c and llhttp, with the echo application),
+ * the server runs (conn.c on http1.c and llhttp, with the echo application or
+ * inspect, whose every document must be well-formed JSON),
  * driven as tests/unit/driver.c does, under small limits. The first bytes
  * choose the configuration, how the client cuts its writes, and two events at
  * chosen points: a timeout, a graceful stop, EOF, a client that stops or
@@ -28,6 +29,7 @@
 
 #include "driver.h"
 #include "exchange.h"
+#include "json_check.h"
 #include "log.h"
 
 #define HEADER_LEN 8
@@ -37,10 +39,16 @@
 /* No runaway output: a minimal request gets a response about ten times its
  * size, and the one error response a connection may end with fits the slack. */
 #define OUTPUT_PER_INPUT 16
+/* inspect: about 500 bytes of head and document for the shortest request (16
+ * bytes), and for a further byte at most 40: a byte of the target that is not
+ * UTF-8 turns target and path into {"latin1": ...} forms, and is written as
+ * \u00XX in each. */
+#define INSPECT_OUTPUT_PER_INPUT 64
 #define OUTPUT_SLACK 1024
 /* Output held for a client that does not read: the README's 64 KiB high-water
- * mark, plus the echo of one read and a response head. */
-#define HELD_OUTPUT_MAX (96 * 1024)
+ * mark, plus the echo of one read (64 KiB for a large body, conn.c's
+ * BIG_BODY_READ) and a response head. */
+#define HELD_OUTPUT_MAX (132 * 1024)
 
 enum {
   FLAG_STREAM = 1 << 0,       /* --echo-stream */
@@ -50,6 +58,7 @@ enum {
   FLAG_SLOW_READER = 1 << 4,  /* the client reads 1 to 16 bytes at a time */
   FLAG_PROXY = 1 << 5,        /* a trusted proxy: X-Forwarded-For is logged */
   FLAG_NO_TMP_DIR = 1 << 6,   /* bodies past 16 KiB cannot be spooled */
+  FLAG_INSPECT = 1 << 7,      /* the inspect application instead of echo */
 };
 
 enum event {
@@ -67,6 +76,7 @@ struct fuzz {
   struct driver d;
   const char *data; /* what the client sends */
   size_t len, pos;
+  size_t output_per_input;
   uint8_t writes[NWRITES];
   size_t nwrites;
   bool eof, vanished, was_done;
@@ -84,6 +94,8 @@ static struct config fuzz_config(uint8_t flags) {
   config_defaults(&cfg);
   cfg.tmp_dir = flags & FLAG_NO_TMP_DIR ? "/nonexistent/unixcorn-fuzz" : "/tmp";
   cfg.echo_stream = flags & FLAG_STREAM;
+  if (flags & FLAG_INSPECT)
+    cfg.app = "inspect";
   cfg.limit_request_line = 256;
   cfg.limit_request_fields = 16;
   cfg.limit_request_field_size = 256;
@@ -102,7 +114,7 @@ static void check(struct fuzz *f) {
   const struct buf *out = &f->d.sent;
   size_t n = out->len < 9 ? out->len : 9;
   INVARIANT(n == 0 || memcmp(out->data, "HTTP/1.1 ", n) == 0);
-  INVARIANT(out->len <= OUTPUT_PER_INPUT * f->d.fed + OUTPUT_SLACK);
+  INVARIANT(out->len <= f->output_per_input * f->d.fed + OUTPUT_SLACK);
   /* Content-Type is copied into the response head: it has no limit of its own. */
   INVARIANT(c->out.len - c->out_pos <=
             HELD_OUTPUT_MAX + (c->x ? c->x->req.content_type.len : 0));
@@ -210,16 +222,55 @@ static int lowest_free_fd(void) {
   return fd;
 }
 
+/* inspect: the body of every 200 that arrived whole is one JSON text, and
+ * every other response is not JSON. Responses carry a Content-Length; an
+ * error response ends the connection, so the reading stops there. A HEAD
+ * request's response has no body, told by what follows: a document begins
+ * with '{', a response with "HTTP/1.1 ". */
+static void check_documents(const struct buf *out) {
+  if (out->len == 0)
+    return;
+  const char *p = out->data, *end = out->data + out->len;
+  while (p < end) {
+    size_t n = end - p < 9 ? (size_t)(end - p) : 9;
+    INVARIANT(memcmp(p, "HTTP/1.1 ", n) == 0);
+    const char *eoh = memmem(p, (size_t)(end - p), "\r\n\r\n", 4);
+    if (eoh == NULL)
+      return; /* the connection broke before the client read all of it */
+    size_t head_len = (size_t)(eoh + 4 - p);
+    int status = atoi(p + 9);
+    bool json = memmem(p, head_len, "\r\nContent-Type: application/json\r\n", 34) != NULL;
+    const char *length = memmem(p, head_len, "\r\nContent-Length: ", 18);
+    INVARIANT(json == (status == 200));
+    p = eoh + 4;
+    if (status < 200)
+      continue;
+    if (!json)
+      return;
+    INVARIANT(length != NULL);
+    size_t body_len = strtoull(length + 18, NULL, 10);
+    if (p == end || *p != '{')
+      continue;
+    if ((size_t)(end - p) < body_len)
+      return;
+    INVARIANT(json_valid(p, body_len));
+    p += body_len;
+  }
+}
+
 /* One connection from its first byte to its release; *sent gets its output. */
 static void connection(const uint8_t *h, const char *data, size_t len, struct buf *sent) {
   struct config cfg = fuzz_config(h[0]);
   struct fuzz f = {.data = data, .len = len};
+  f.output_per_input = h[0] & FLAG_INSPECT ? INSPECT_OUTPUT_PER_INPUT : OUTPUT_PER_INPUT;
   memcpy(f.writes, h + 1, NWRITES);
   driver_init(&f.d, &cfg);
   if (h[0] & FLAG_SLOW_READER)
     f.d.read_slice = 1 + h[1] % 16;
   f.d.conn.peer.trusted = h[0] & FLAG_PROXY;
   run(&f, h + 1 + NWRITES);
+  if (h[0] & FLAG_INSPECT)
+    check_documents(&f.d.sent);
   *sent = f.d.sent;
   f.d.sent = (struct buf){0};
   driver_free(&f.d);

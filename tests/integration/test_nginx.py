@@ -41,23 +41,27 @@ def wait_for_port(port, proc, timeout=10.0):
 
 
 class Nginx:
-    def __init__(self, workdir, sock):
+    """The shipped config on a free port and the given socket; replace holds
+    further (old, new) edits, each of a text found once in the config files."""
+
+    def __init__(self, workdir, sock, replace=()):
         self.port = free_port()
         self.confdir = os.path.join(workdir, "nginx-conf")
         self.prefix = os.path.join(workdir, "nginx-prefix")
         os.makedirs(self.confdir)
         os.makedirs(self.prefix)
-        replaced = {LISTEN: 0, SOCKET: 0}
+        edits = [(LISTEN, "listen 127.0.0.1:%d;" % self.port),
+                 (SOCKET, "server unix:%s " % sock)] + list(replace)
+        replaced = {old: 0 for old, _ in edits}
         for name in os.listdir(REPO_NGINX):
             with open(os.path.join(REPO_NGINX, name)) as f:
                 text = f.read()
-            for old, new in ((LISTEN, "listen 127.0.0.1:%d;" % self.port),
-                             (SOCKET, "server unix:%s " % sock)):
+            for old, new in edits:
                 replaced[old] += text.count(old)
                 text = text.replace(old, new)
             with open(os.path.join(self.confdir, name), "w") as f:
                 f.write(text)
-        assert replaced == {LISTEN: 1, SOCKET: 1}, replaced
+        assert replaced == {old: 1 for old, _ in edits}, replaced
         self.log = os.path.join(workdir, "nginx.log")
         self.proc = subprocess.Popen(
             [NGINX, "-p", self.prefix, "-c", os.path.join(self.confdir, "nginx.conf")],

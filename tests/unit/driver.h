@@ -12,7 +12,7 @@
 struct driver {
   struct config cfg;
   struct conn_env env;
-  struct app app; /* echo, or --echo-stream's echo, as the config says */
+  struct app app; /* what cfg.app names: echo (or --echo-stream's), inspect */
   struct conn conn;
   struct buf sent; /* everything the connection sent */
   size_t fed;      /* bytes of input the connection took */
