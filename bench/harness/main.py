@@ -59,6 +59,7 @@ class Bench:
         self.unixcorn_bin = os.path.join(build, "unixcorn")
         self.rawecho_bin = os.path.join(build, "rawecho")
         self.floor_bin = os.path.join(build, "floor")
+        self.blocking_echo = os.path.join(build, "echo_blocking.so")
         self.variant_bins = [("unixcorn " + name, binary) for name, binary in args.variant]
         self.work = tempfile.mkdtemp(prefix="unixcorn-bench.")
         os.chmod(self.work, 0o755)  # nginx's workers run as nobody when started as root
@@ -194,6 +195,11 @@ class Bench:
                  servers.unixcorn(self.unixcorn_bin, self.work, self.sock("inspect"),
                                   "inspect", name="unixcorn inspect", echoes=False,
                                   cases=(report.POST_64,)),
+                 # The same echo as a blocking application on a thread pool.
+                 *[servers.unixcorn(self.unixcorn_bin, self.work, self.sock("blocking%d" % n),
+                                    "--threads", str(n), self.blocking_echo,
+                                    name="unixcorn blocking --threads %d" % n)
+                   for n in (1, 4)],
                  servers.nginx_echo(self.work, self.sock("nginx")),
                  servers.node_echo(self.work, self.sock("node")),
                  servers.gunicorn(self.work, self.sock("gunicorn")),
