@@ -7,6 +7,13 @@
 
 #include "app_load.h"
 
+static void start(struct driver *d) {
+  app_set_loop_thread();
+  conn_env_init(&d->env, &d->cfg, &d->app);
+  struct peer peer = {.family = AF_UNIX, .has_cred = 1, .pid = 1, .uid = 0};
+  conn_init(&d->conn, &d->env, &peer);
+}
+
 void driver_init(struct driver *d, const struct config *cfg) {
   memset(d, 0, sizeof *d);
   d->cfg = *cfg;
@@ -14,10 +21,15 @@ void driver_init(struct driver *d, const struct config *cfg) {
   if (app_load(&d->app, &d->cfg, err, sizeof err) < 0 ||
       app_init(&d->app, &d->cfg, err, sizeof err) < 0)
     abort();
-  app_set_loop_thread();
-  conn_env_init(&d->env, &d->cfg, &d->app);
-  struct peer peer = {.family = AF_UNIX, .has_cred = 1, .pid = 1, .uid = 0};
-  conn_init(&d->conn, &d->env, &peer);
+  start(d);
+}
+
+void driver_init_app(struct driver *d, const struct config *cfg,
+                     const struct unixcorn_app *desc) {
+  memset(d, 0, sizeof *d);
+  d->cfg = *cfg;
+  app_use(&d->app, desc, NULL, d->cfg.tmp_dir);
+  start(d);
 }
 
 void driver_free(struct driver *d) {

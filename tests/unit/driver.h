@@ -22,6 +22,10 @@ struct driver {
 };
 
 void driver_init(struct driver *d, const struct config *cfg);
+/* The same, serving an application given by its descriptor (an event one:
+ * the driver has no thread pool). */
+void driver_init_app(struct driver *d, const struct config *cfg,
+                     const struct unixcorn_app *desc);
 void driver_free(struct driver *d);
 /* Feeds data, at most `slice` bytes per read (0: as much as fits), draining
  * output as the client reads (see stalled and read_slice). Stops when the connection
