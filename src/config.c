@@ -1,4 +1,5 @@
 #include "config.h"
+#include "config_impl.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -37,31 +38,12 @@ void config_defaults(struct config *cfg) {
     parse_ip_list(cfg, DEFAULT_FORWARDED_ALLOW);
 }
 
-static int config_error(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Writes the reason into err; returns -1. */
-static int config_error(char *err, size_t errlen, const char *fmt, ...) {
+int config_error(char *err, size_t errlen, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(err, errlen, fmt, ap);
   va_end(ap);
   return -1;
-}
-
-static int parse_unix(struct bind_addr *b, const char *path, char *err, size_t errlen) {
-  size_t len = strlen(path);
-  if (len == 0)
-    return config_error(err, errlen, "empty socket path in 'unix:%s'", path);
-  if (len > UNIX_PATH_MAX_LEN) {
-    snprintf(err, errlen,
-             "socket path is %zu bytes; a Unix socket path holds at most %zu: %s", len,
-             UNIX_PATH_MAX_LEN, path);
-    return -1;
-  }
-  b->kind = BIND_UNIX;
-  memcpy(b->path, path, len + 1);
-  return 0;
 }
 
 /* Digits only (no sign, space or prefix), in base 10 or 8, at most max. */
@@ -77,58 +59,8 @@ static int parse_number(const char *s, int base, uint64_t max, uint64_t *out) {
   return 0;
 }
 
-static int parse_uint(const char *s, uint64_t max, uint64_t *out) {
+int config_parse_uint(const char *s, uint64_t max, uint64_t *out) {
   return parse_number(s, 10, max, out);
-}
-
-static int parse_port(const char *s, uint16_t *port) {
-  uint64_t v;
-  if (parse_uint(s, 65535, &v) < 0)
-    return -1;
-  *port = (uint16_t)v;
-  return 0;
-}
-
-int bind_addr_parse(struct bind_addr *b, const char *text, char *err, size_t errlen) {
-  memset(b, 0, sizeof *b);
-  if (strncmp(text, "unix:", 5) == 0)
-    return parse_unix(b, text + 5, err, errlen);
-  const char *host = text, *colon;
-  size_t host_len;
-  if (text[0] == '[') {
-    const char *close = strchr(text, ']');
-    if (close == NULL || close[1] != ':')
-      return config_error(err, errlen, "expected [IPV6]:PORT, got '%s'", text);
-    host = text + 1;
-    host_len = (size_t)(close - host);
-    colon = close + 1;
-  } else {
-    colon = strrchr(text, ':');
-    if (colon == NULL)
-      return config_error(err, errlen,
-                          "expected unix:PATH, HOST:PORT or [IPV6]:PORT, got '%s'", text);
-    host_len = (size_t)(colon - text);
-    if (memchr(text, ':', host_len) != NULL)
-      return config_error(err, errlen,
-                          "IPv6 addresses go in brackets, as [::1]:PORT: '%s'", text);
-  }
-  if (host_len >= sizeof b->host)
-    return config_error(err, errlen, "host name too long in '%s'", text);
-  if (parse_port(colon + 1, &b->port) < 0)
-    return config_error(err, errlen, "bad port in '%s': expected 0 to 65535", text);
-  b->kind = BIND_TCP;
-  memcpy(b->host, host, host_len);
-  b->host[host_len] = '\0';
-  return 0;
-}
-
-void bind_addr_format(const struct bind_addr *b, char *out, size_t outlen) {
-  if (b->kind == BIND_UNIX)
-    snprintf(out, outlen, "unix:%s", b->path);
-  else if (strchr(b->host, ':') != NULL)
-    snprintf(out, outlen, "http://[%s]:%u", b->host, b->port);
-  else
-    snprintf(out, outlen, "http://%s:%u", b->host[0] ? b->host : "0.0.0.0", b->port);
 }
 
 /* ---- value parsers: each returns 0, or -1 after writing the reason ---- */
@@ -153,7 +85,7 @@ static int parse_bytes(const char *s, uint64_t *out) {
   if (shift != 0)
     digits[len - 1] = '\0';
   uint64_t v;
-  if (parse_uint(digits, UINT64_MAX >> shift, &v) < 0)
+  if (config_parse_uint(digits, UINT64_MAX >> shift, &v) < 0)
     return -1;
   *out = v << shift;
   return 0;
@@ -190,7 +122,7 @@ static int parse_id(const char *s, bool user, unsigned *id) {
     *id = pw ? pw->pw_uid : gr->gr_gid;
     return 0;
   }
-  if (parse_uint(s, (unsigned)-2, &v) < 0)
+  if (config_parse_uint(s, (unsigned)-2, &v) < 0)
     return -1;
   *id = (unsigned)v;
   return 0;
@@ -465,17 +397,17 @@ static int apply_value(struct config *cfg, enum opt_id id, const char *v, char *
   switch (id) {
   case OPT_BIND: return apply_bind(cfg, v, err, errlen);
   case OPT_WORKERS:
-    return parse_uint(v, 1024, &cfg->workers) < 0 || cfg->workers == 0 ? -1 : 0;
+    return config_parse_uint(v, 1024, &cfg->workers) < 0 || cfg->workers == 0 ? -1 : 0;
   case OPT_TIMEOUT: return parse_seconds(v, &cfg->timeout_ms);
-  case OPT_MAX_REQUESTS: return parse_uint(v, UINT32_MAX, &cfg->max_requests);
+  case OPT_MAX_REQUESTS: return config_parse_uint(v, UINT32_MAX, &cfg->max_requests);
   case OPT_MAX_REQUESTS_JITTER:
-    return parse_uint(v, UINT32_MAX, &cfg->max_requests_jitter);
+    return config_parse_uint(v, UINT32_MAX, &cfg->max_requests_jitter);
   case OPT_PID: cfg->pid_file = v; return v[0] == '\0' ? -1 : 0;
   case OPT_METRICS_BIND:
     cfg->metrics_set = true;
     return bind_addr_parse(&cfg->metrics_bind, v, err, errlen);
   case OPT_BACKLOG:
-    if (parse_uint(v, 65535, &n) < 0 || n == 0)
+    if (config_parse_uint(v, 65535, &n) < 0 || n == 0)
       return config_error(err, errlen, "expected a number from 1 to 65535, got '%s'", v);
     cfg->backlog = (int)n;
     return 0;
@@ -483,10 +415,10 @@ static int apply_value(struct config *cfg, enum opt_id id, const char *v, char *
   case OPT_HEADER_TIMEOUT: return parse_seconds(v, &cfg->header_timeout_ms);
   case OPT_READ_TIMEOUT: return parse_seconds(v, &cfg->read_timeout_ms);
   case OPT_GRACEFUL_TIMEOUT: return parse_seconds(v, &cfg->graceful_timeout_ms);
-  case OPT_LIMIT_LINE: return parse_uint(v, UINT32_MAX, &cfg->limit_request_line);
-  case OPT_LIMIT_FIELDS: return parse_uint(v, 65535, &cfg->limit_request_fields);
+  case OPT_LIMIT_LINE: return config_parse_uint(v, UINT32_MAX, &cfg->limit_request_line);
+  case OPT_LIMIT_FIELDS: return config_parse_uint(v, 65535, &cfg->limit_request_fields);
   case OPT_LIMIT_FIELD_SIZE:
-    return parse_uint(v, UINT32_MAX, &cfg->limit_request_field_size);
+    return config_parse_uint(v, UINT32_MAX, &cfg->limit_request_field_size);
   case OPT_LIMIT_BODY: return parse_bytes(v, &cfg->limit_request_body);
   case OPT_TMP_DIR: cfg->tmp_dir = v; return v[0] == '\0' ? -1 : 0;
   case OPT_SOCKET_MODE: return parse_mode(v, &cfg->socket_mode);
@@ -497,7 +429,7 @@ static int apply_value(struct config *cfg, enum opt_id id, const char *v, char *
                : 0;
   case OPT_FORWARDED_ALLOW: return parse_ip_list(cfg, v);
   case OPT_WORKER_CONNECTIONS:
-    return parse_uint(v, 1000000, &cfg->worker_connections) < 0 ||
+    return config_parse_uint(v, 1000000, &cfg->worker_connections) < 0 ||
                    cfg->worker_connections == 0
                ? -1
                : 0;
