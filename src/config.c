@@ -1,4 +1,5 @@
 #include "config.h"
+#include "config_impl.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -40,31 +41,12 @@ void config_defaults(struct config *cfg) {
     parse_ip_list(cfg, DEFAULT_FORWARDED_ALLOW);
 }
 
-static int config_error(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Writes the reason into err; returns -1. */
-static int config_error(char *err, size_t errlen, const char *fmt, ...) {
+int config_error(char *err, size_t errlen, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(err, errlen, fmt, ap);
   va_end(ap);
   return -1;
-}
-
-static int parse_unix(struct bind_addr *b, const char *path, char *err, size_t errlen) {
-  size_t len = strlen(path);
-  if (len == 0)
-    return config_error(err, errlen, "empty socket path in 'unix:%s'", path);
-  if (len > UNIX_PATH_MAX_LEN) {
-    snprintf(err, errlen,
-             "socket path is %zu bytes; a Unix socket path holds at most %zu: %s", len,
-             UNIX_PATH_MAX_LEN, path);
-    return -1;
-  }
-  b->kind = BIND_UNIX;
-  memcpy(b->path, path, len + 1);
-  return 0;
 }
 
 /* Digits only (no sign, space or prefix), in base 10 or 8, at most max. */
@@ -80,58 +62,8 @@ static int parse_number(const char *s, int base, uint64_t max, uint64_t *out) {
   return 0;
 }
 
-static int parse_uint(const char *s, uint64_t max, uint64_t *out) {
+int config_parse_uint(const char *s, uint64_t max, uint64_t *out) {
   return parse_number(s, 10, max, out);
-}
-
-static int parse_port(const char *s, uint16_t *port) {
-  uint64_t v;
-  if (parse_uint(s, 65535, &v) < 0)
-    return -1;
-  *port = (uint16_t)v;
-  return 0;
-}
-
-int bind_addr_parse(struct bind_addr *b, const char *text, char *err, size_t errlen) {
-  memset(b, 0, sizeof *b);
-  if (strncmp(text, "unix:", 5) == 0)
-    return parse_unix(b, text + 5, err, errlen);
-  const char *host = text, *colon;
-  size_t host_len;
-  if (text[0] == '[') {
-    const char *close = strchr(text, ']');
-    if (close == NULL || close[1] != ':')
-      return config_error(err, errlen, "expected [IPV6]:PORT, got '%s'", text);
-    host = text + 1;
-    host_len = (size_t)(close - host);
-    colon = close + 1;
-  } else {
-    colon = strrchr(text, ':');
-    if (colon == NULL)
-      return config_error(err, errlen,
-                          "expected unix:PATH, HOST:PORT or [IPV6]:PORT, got '%s'", text);
-    host_len = (size_t)(colon - text);
-    if (memchr(text, ':', host_len) != NULL)
-      return config_error(err, errlen,
-                          "IPv6 addresses go in brackets, as [::1]:PORT: '%s'", text);
-  }
-  if (host_len >= sizeof b->host)
-    return config_error(err, errlen, "host name too long in '%s'", text);
-  if (parse_port(colon + 1, &b->port) < 0)
-    return config_error(err, errlen, "bad port in '%s': expected 0 to 65535", text);
-  b->kind = BIND_TCP;
-  memcpy(b->host, host, host_len);
-  b->host[host_len] = '\0';
-  return 0;
-}
-
-void bind_addr_format(const struct bind_addr *b, char *out, size_t outlen) {
-  if (b->kind == BIND_UNIX)
-    snprintf(out, outlen, "unix:%s", b->path);
-  else if (strchr(b->host, ':') != NULL)
-    snprintf(out, outlen, "http://[%s]:%u", b->host, b->port);
-  else
-    snprintf(out, outlen, "http://%s:%u", b->host[0] ? b->host : "0.0.0.0", b->port);
 }
 
 /* ---- value parsers: each returns 0, or -1 after writing the reason ---- */
@@ -156,7 +88,7 @@ static int parse_bytes(const char *s, uint64_t *out) {
   if (shift != 0)
     digits[len - 1] = '\0';
   uint64_t v;
-  if (parse_uint(digits, UINT64_MAX >> shift, &v) < 0)
+  if (config_parse_uint(digits, UINT64_MAX >> shift, &v) < 0)
     return -1;
   *out = v << shift;
   return 0;
@@ -193,7 +125,7 @@ static int parse_id(const char *s, bool user, unsigned *id) {
     *id = pw ? pw->pw_uid : gr->gr_gid;
     return 0;
   }
-  if (parse_uint(s, (unsigned)-2, &v) < 0)
+  if (config_parse_uint(s, (unsigned)-2, &v) < 0)
     return -1;
   *id = (unsigned)v;
   return 0;
@@ -295,6 +227,10 @@ enum opt_id {
   OPT_TIMEOUT,
   OPT_MAX_REQUESTS,
   OPT_MAX_REQUESTS_JITTER,
+  OPT_MAX_WORKER_MEMORY,
+  OPT_MAX_WORKER_LIFETIME,
+  OPT_MAX_WORKER_LIFETIME_JITTER,
+  OPT_CONFIG,
   OPT_PID,
   OPT_CHECK_CONFIG,
   OPT_METRICS_BIND,
@@ -309,6 +245,7 @@ enum opt_id {
   OPT_LIMIT_BODY,
   OPT_TMP_DIR,
   OPT_ECHO_STREAM,
+  OPT_APP,
   OPT_APP_ARG,
   OPT_THREADS,
   OPT_SOCKET_MODE,
@@ -338,7 +275,8 @@ static const struct option_spec options[] = {
      "Default: " DEFAULT_BIND},
     {"workers", 'w', OPT_WORKERS, "N",
      "Worker processes, each with its own event loop, all accepting on the same\n"
-     "sockets. Default: 1"},
+     "sockets; 'auto': one per CPU this process may use (its CPU affinity and\n"
+     "its cgroup's cpu.max quota, rounded up), e.g. --workers auto. Default: 1"},
     {"timeout", 't', OPT_TIMEOUT, "SECONDS",
      "A worker whose event loop is stuck this long, or whose blocking application\n"
      "has held one request this long, is aborted (it logs what it was doing) and\n"
@@ -352,10 +290,25 @@ static const struct option_spec options[] = {
     {"max-requests-jitter", 0, OPT_MAX_REQUESTS_JITTER, "N",
      "Adds up to N to each worker's --max-requests, so they do not all restart\n"
      "together. Default: 0"},
+    {"max-worker-memory", 0, OPT_MAX_WORKER_MEMORY, "SIZE",
+     "A worker whose RSS stays above SIZE (K, M or G suffix) for 5 heartbeats in a\n"
+     "row (1 s) is replaced: a new one starts, then the old one finishes its\n"
+     "requests. E.g. --max-worker-memory 512M; 0 = never. Default: 0"},
+    {"max-worker-lifetime", 0, OPT_MAX_WORKER_LIFETIME, "SECONDS",
+     "Replace each worker after it has run this long, the same way, one at a\n"
+     "time. E.g. --max-worker-lifetime 3600; 0 = never. Default: 0"},
+    {"max-worker-lifetime-jitter", 0, OPT_MAX_WORKER_LIFETIME_JITTER, "SECONDS",
+     "Adds up to SECONDS at random to each worker's lifetime, so they do not all\n"
+     "come due together, e.g. --max-worker-lifetime-jitter 600. Default: 0"},
+    {"config", 'c', OPT_CONFIG, "FILE",
+     "Read settings from FILE, e.g. -c /etc/unixcorn/unixcorn.conf: one\n"
+     "'flag = value' a line with the long flag names, as 'workers = 4'; '#'\n"
+     "starts a comment. The command line wins over $" CONFIG_ENV_ARGS " (flags,\n"
+     "quoted as for a shell), which wins over the file. HUP reads both again."},
     {"pid", 'p', OPT_PID, "FILE", "Write the master's pid to FILE."},
     {"check-config", 0, OPT_CHECK_CONFIG, NULL,
-     "Check the flags and the APP (loaded, its init run in a\n"
-     "throwaway process), then exit."},
+     "Check the flags, $" CONFIG_ENV_ARGS ", the --config file and the APP (loaded,\n"
+     "its init run in a throwaway process), then exit."},
     {"metrics-bind", 0, OPT_METRICS_BIND, "ADDR",
      "Serve Prometheus metrics on ADDR (as for --bind), e.g.\n"
      "unix:/tmp/app-metrics.sock or 127.0.0.1:9100. The master binds it; a\n"
@@ -387,6 +340,9 @@ static const struct option_spec options[] = {
     {"echo-stream", 0, OPT_ECHO_STREAM, NULL,
      "Echo each body back as it arrives (chunked) instead of after it is complete.\n"
      "Only for clients that read while they send; see the README."},
+    {"app", 0, OPT_APP, "APP",
+     "The application, as the APP argument is; in a --config file, e.g.\n"
+     "'app = /srv/app.so'. Default: echo"},
     {"app-arg", 0, OPT_APP_ARG, "TEXT",
      "Handed to the application's init, as it is. Default: empty"},
     {"threads", 0, OPT_THREADS, "N",
@@ -455,21 +411,22 @@ void config_usage(FILE *out) {
     }
   }
   fputs("\nSignals to the master (as Gunicorn): TERM graceful stop, INT and QUIT quick\n"
-        "stop, HUP new workers then retire the old, TTIN and TTOU one worker more or\n"
-        "less, USR1 reopen log files, USR2 upgrade the binary in place, WINCH stop\n"
-        "the workers but keep the master (ignored in a terminal, which sends WINCH\n"
-        "when its window is resized).\n",
+        "stop, HUP read the configuration again, start new workers with it, then\n"
+        "retire the old, TTIN and TTOU one worker more or less, USR1 reopen log\n"
+        "files, USR2 upgrade the binary in place, WINCH stop the workers but keep the\n"
+        "master (ignored in a terminal, which sends WINCH when its window is\n"
+        "resized).\n",
         out);
 }
 
-static const struct option_spec *find_long(const char *name, size_t len) {
+const struct option_spec *config_find_long(const char *name, size_t len) {
   for (size_t i = 0; i < NOPTIONS; i++)
     if (strlen(options[i].name) == len && strncmp(options[i].name, name, len) == 0)
       return &options[i];
   return NULL;
 }
 
-static const struct option_spec *find_short(char c) {
+const struct option_spec *config_find_short(char c) {
   for (size_t i = 0; i < NOPTIONS; i++)
     if (options[i].short_name == c)
       return &options[i];
@@ -488,17 +445,27 @@ static int apply_value(struct config *cfg, enum opt_id id, const char *v, char *
   switch (id) {
   case OPT_BIND: return apply_bind(cfg, v, err, errlen);
   case OPT_WORKERS:
-    return parse_uint(v, 1024, &cfg->workers) < 0 || cfg->workers == 0 ? -1 : 0;
+    cfg->workers_auto = strcmp(v, "auto") == 0;
+    if (cfg->workers_auto) {
+      cfg->workers = 0;
+      return 0;
+    }
+    return config_parse_uint(v, 1024, &cfg->workers) < 0 || cfg->workers == 0 ? -1 : 0;
   case OPT_TIMEOUT: return parse_seconds(v, &cfg->timeout_ms);
-  case OPT_MAX_REQUESTS: return parse_uint(v, UINT32_MAX, &cfg->max_requests);
+  case OPT_MAX_REQUESTS: return config_parse_uint(v, UINT32_MAX, &cfg->max_requests);
   case OPT_MAX_REQUESTS_JITTER:
-    return parse_uint(v, UINT32_MAX, &cfg->max_requests_jitter);
+    return config_parse_uint(v, UINT32_MAX, &cfg->max_requests_jitter);
+  case OPT_MAX_WORKER_MEMORY: return parse_bytes(v, &cfg->max_worker_memory);
+  case OPT_MAX_WORKER_LIFETIME: return parse_seconds(v, &cfg->max_worker_lifetime_ms);
+  case OPT_MAX_WORKER_LIFETIME_JITTER:
+    return parse_seconds(v, &cfg->max_worker_lifetime_jitter_ms);
+  case OPT_CONFIG: cfg->config_file = v; return v[0] == '\0' ? -1 : 0;
   case OPT_PID: cfg->pid_file = v; return v[0] == '\0' ? -1 : 0;
   case OPT_METRICS_BIND:
     cfg->metrics_set = true;
     return bind_addr_parse(&cfg->metrics_bind, v, err, errlen);
   case OPT_BACKLOG:
-    if (parse_uint(v, 65535, &n) < 0 || n == 0)
+    if (config_parse_uint(v, 65535, &n) < 0 || n == 0)
       return config_error(err, errlen, "expected a number from 1 to 65535, got '%s'", v);
     cfg->backlog = (int)n;
     return 0;
@@ -506,15 +473,19 @@ static int apply_value(struct config *cfg, enum opt_id id, const char *v, char *
   case OPT_HEADER_TIMEOUT: return parse_seconds(v, &cfg->header_timeout_ms);
   case OPT_READ_TIMEOUT: return parse_seconds(v, &cfg->read_timeout_ms);
   case OPT_GRACEFUL_TIMEOUT: return parse_seconds(v, &cfg->graceful_timeout_ms);
-  case OPT_LIMIT_LINE: return parse_uint(v, UINT32_MAX, &cfg->limit_request_line);
-  case OPT_LIMIT_FIELDS: return parse_uint(v, 65535, &cfg->limit_request_fields);
+  case OPT_LIMIT_LINE: return config_parse_uint(v, UINT32_MAX, &cfg->limit_request_line);
+  case OPT_LIMIT_FIELDS: return config_parse_uint(v, 65535, &cfg->limit_request_fields);
   case OPT_LIMIT_FIELD_SIZE:
-    return parse_uint(v, UINT32_MAX, &cfg->limit_request_field_size);
+    return config_parse_uint(v, UINT32_MAX, &cfg->limit_request_field_size);
   case OPT_LIMIT_BODY: return parse_bytes(v, &cfg->limit_request_body);
   case OPT_TMP_DIR: cfg->tmp_dir = v; return v[0] == '\0' ? -1 : 0;
+  case OPT_APP:
+    cfg->app = v;
+    cfg->app_given = true;
+    return v[0] == '\0' ? config_error(err, errlen, "an empty APP") : 0;
   case OPT_APP_ARG: cfg->app_arg = v; return 0;
   case OPT_THREADS:
-    return parse_uint(v, 1024, &cfg->threads) < 0 || cfg->threads == 0 ? -1 : 0;
+    return config_parse_uint(v, 1024, &cfg->threads) < 0 || cfg->threads == 0 ? -1 : 0;
   case OPT_SOCKET_MODE: return parse_mode(v, &cfg->socket_mode);
   case OPT_SOCKET_GROUP:
     cfg->socket_group_set = true;
@@ -523,7 +494,7 @@ static int apply_value(struct config *cfg, enum opt_id id, const char *v, char *
                : 0;
   case OPT_FORWARDED_ALLOW: return parse_ip_list(cfg, v);
   case OPT_WORKER_CONNECTIONS:
-    return parse_uint(v, 1000000, &cfg->worker_connections) < 0 ||
+    return config_parse_uint(v, 1000000, &cfg->worker_connections) < 0 ||
                    cfg->worker_connections == 0
                ? -1
                : 0;
@@ -539,14 +510,19 @@ static int apply_value(struct config *cfg, enum opt_id id, const char *v, char *
 /* Reasons for values that failed without saying why. */
 static const char *expected_for(enum opt_id id) {
   switch (id) {
-  case OPT_WORKERS:
+  case OPT_WORKERS: return "a number from 1 to 1024, or auto";
   case OPT_THREADS: return "a number from 1 to 1024";
   case OPT_TIMEOUT:
+  case OPT_MAX_WORKER_LIFETIME:
+  case OPT_MAX_WORKER_LIFETIME_JITTER:
   case OPT_KEEPALIVE:
   case OPT_HEADER_TIMEOUT:
   case OPT_READ_TIMEOUT:
   case OPT_GRACEFUL_TIMEOUT: return "a number of seconds, like 5 or 0.5";
-  case OPT_LIMIT_BODY: return "a size in bytes, like 1048576 or 64M";
+  case OPT_LIMIT_BODY:
+  case OPT_MAX_WORKER_MEMORY: return "a size in bytes, like 1048576 or 64M";
+  case OPT_ECHO_STREAM:
+  case OPT_CHECK_CONFIG: return "true or false";
   case OPT_SOCKET_MODE: return "an octal mode from 0 to 0777, like 0660";
   case OPT_LOG_LEVEL: return "debug, info, warning, error or critical";
   case OPT_FORWARDED_ALLOW: return "IP addresses separated by commas, or '*'";
@@ -554,6 +530,7 @@ static const char *expected_for(enum opt_id id) {
   case OPT_ALLOW_UID: return "user names or uids separated by commas";
   case OPT_ALLOW_GID: return "group names or gids separated by commas";
   case OPT_PID:
+  case OPT_CONFIG:
   case OPT_TMP_DIR:
   case OPT_ACCESS_LOG:
   case OPT_ERROR_LOG: return "a path";
@@ -561,79 +538,63 @@ static const char *expected_for(enum opt_id id) {
   }
 }
 
-static enum config_result flag_error(char *err, size_t errlen, const char *flag,
-                                     const char *why) {
-  char copy[CONFIG_ERR_MAX];
-  snprintf(copy, sizeof copy, "%s", why);
-  snprintf(err, errlen, "%s: %s", flag, copy);
+const char *config_option_name(const struct option_spec *o) {
+  return o->name;
+}
+
+bool config_option_is_switch(const struct option_spec *o) {
+  return o->arg == NULL;
+}
+
+bool config_same_option(const struct option_spec *a, const struct option_spec *b) {
+  return a->id == b->id;
+}
+
+enum option_scope config_option_scope(const struct option_spec *o) {
+  switch (o->id) {
+  case OPT_BIND:
+  case OPT_PID:
+  case OPT_METRICS_BIND:
+  case OPT_BACKLOG:
+  case OPT_SOCKET_MODE:
+  case OPT_SOCKET_GROUP:
+  case OPT_ERROR_LOG: return SCOPE_FIXED; /* bound or opened by the master at start */
+  case OPT_CONFIG:
+  case OPT_CHECK_CONFIG:
+  case OPT_HELP:
+  case OPT_VERSION: return SCOPE_COMMAND;
+  default: return SCOPE_ANY;
+  }
+}
+
+/* A switch is on when given bare; a file spells it out. */
+static int apply_switch(struct config *cfg, enum opt_id id, const char *v) {
+  bool on = v == NULL || strcmp(v, "true") == 0;
+  if (!on && strcmp(v, "false") != 0)
+    return -1;
+  if (id == OPT_CHECK_CONFIG)
+    cfg->check_config = on;
+  else
+    cfg->echo_stream = on;
+  return 0;
+}
+
+enum config_result config_apply(struct config *cfg, const struct option_spec *o,
+                                const char *value, char *why, size_t whylen) {
+  if (o->id == OPT_HELP || o->id == OPT_VERSION)
+    return o->id == OPT_HELP ? CONFIG_HELP : CONFIG_VERSION;
+  why[0] = '\0';
+  int rc = o->arg == NULL ? apply_switch(cfg, o->id, value)
+                          : apply_value(cfg, o->id, value, why, whylen);
+  if (rc == 0)
+    return CONFIG_OK;
+  if (why[0] == '\0')
+    snprintf(why, whylen, "expected %s, got '%.200s'", expected_for(o->id),
+             value ? value : "");
   return CONFIG_ERROR;
 }
 
-/* Splits argv[*i] into its option and value (from "=VALUE", the rest of a short
- * cluster, or the next argument) and applies it. */
-static enum config_result parse_one(struct config *cfg, int argc, char **argv, int *i,
-                                    char *err, size_t errlen) {
-  const char *arg = argv[*i], *inline_value = NULL;
-  const struct option_spec *o = NULL;
-  char flag[80];
-  if (arg[0] == '-' && arg[1] == '-' && arg[2] != '\0') {
-    const char *eq = strchr(arg + 2, '=');
-    size_t len = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
-    o = find_long(arg + 2, len);
-    inline_value = eq ? eq + 1 : NULL;
-    snprintf(flag, sizeof flag, "--%.*s", (int)(len < 60 ? len : 60), arg + 2);
-  } else if (arg[0] == '-' && arg[1] != '\0' && arg[1] != '-') {
-    o = find_short(arg[1]);
-    inline_value = arg[2] ? arg + 2 : NULL;
-    snprintf(flag, sizeof flag, "-%c", arg[1]);
-  } else if (!cfg->app_given && arg[0] != '\0') {
-    cfg->app = arg; /* the one positional argument: APP */
-    cfg->app_given = true;
-    return CONFIG_OK;
-  } else {
-    snprintf(flag, sizeof flag, "%.60s", arg);
-    return flag_error(err, errlen, flag,
-                      cfg->app_given ? "a second APP (unixcorn serves one application)"
-                                     : "an empty APP");
-  }
-  if (o == NULL)
-    return flag_error(err, errlen, flag, "unknown option; see unixcorn --help");
-  if (o->arg == NULL) {
-    if (inline_value != NULL)
-      return flag_error(err, errlen, flag, "takes no value");
-    if (o->id == OPT_HELP || o->id == OPT_VERSION)
-      return o->id == OPT_HELP ? CONFIG_HELP : CONFIG_VERSION;
-    if (o->id == OPT_CHECK_CONFIG)
-      cfg->check_config = true;
-    else
-      cfg->echo_stream = true;
-    return CONFIG_OK;
-  }
-  if (inline_value == NULL) {
-    if (*i + 1 >= argc)
-      return flag_error(err, errlen, flag, "missing value");
-    inline_value = argv[++*i];
-  }
-  char why[CONFIG_ERR_MAX] = "";
-  if (apply_value(cfg, o->id, inline_value, why, sizeof why) < 0) {
-    if (why[0] == '\0')
-      snprintf(why, sizeof why, "expected %s, got '%.200s'", expected_for(o->id),
-               inline_value);
-    snprintf(flag, sizeof flag, "--%s", o->name);
-    return flag_error(err, errlen, flag, why);
-  }
-  return CONFIG_OK;
-}
-
-enum config_result config_parse(struct config *cfg, int argc, char **argv, char *err,
-                                size_t errlen) {
-  for (int i = 1; i < argc; i++) {
-    enum config_result r = parse_one(cfg, argc, argv, &i, err, errlen);
-    if (r != CONFIG_OK)
-      return r;
-  }
-  if (cfg->nbinds == 0 &&
-      bind_addr_parse(&cfg->binds[cfg->nbinds++], DEFAULT_BIND, err, errlen) < 0)
-    return CONFIG_ERROR;
-  return CONFIG_OK;
+void config_add_default_bind(struct config *cfg) {
+  if (cfg->nbinds == 0) /* cannot fail: a constant */
+    bind_addr_parse(&cfg->binds[cfg->nbinds++], DEFAULT_BIND, NULL, 0);
 }

@@ -1,5 +1,6 @@
 /* Command line: Gunicorn's flag names, parsed into one struct config. Pure: no
- * I/O beyond group-name lookup, so it is unit-tested directly. */
+ * I/O beyond group-name lookup, so it is unit-tested directly. The settings
+ * may also come from UNIXCORN_CMD_ARGS and a file (config_source.c). */
 #ifndef UNIXCORN_CONFIG_H
 #define UNIXCORN_CONFIG_H
 
@@ -18,6 +19,9 @@
 #define CONFIG_MAX_PROXIES 16
 #define CONFIG_MAX_IDS 32
 #define CONFIG_IP_MAX 46 /* INET6_ADDRSTRLEN */
+#define CONFIG_MAX_SETTINGS 160
+/* Flags read from the environment, as Gunicorn reads GUNICORN_CMD_ARGS. */
+#define CONFIG_ENV_ARGS "UNIXCORN_CMD_ARGS"
 
 enum bind_kind { BIND_UNIX, BIND_TCP };
 
@@ -28,12 +32,39 @@ struct bind_addr {
   uint16_t port;
 };
 
+struct option_spec; /* one flag of the option table (config.c) */
+
+/* Where a setting came from, from the weakest to the strongest. */
+enum config_origin { CONFIG_FROM_FILE, CONFIG_FROM_ENV, CONFIG_FROM_ARGS };
+
+/* One flag with its value as written: what a configuration was built from,
+ * so that it can be handed to children and compared on a reload. */
+struct config_setting {
+  const struct option_spec *opt;
+  const char *value; /* NULL: a switch given bare */
+  enum config_origin origin;
+  unsigned line; /* in the file */
+};
+
+struct config_settings {
+  struct config_setting items[CONFIG_MAX_SETTINGS];
+  size_t n;
+  /* What values point into, besides argv: the file's text, a copy of
+   * UNIXCORN_CMD_ARGS, and values kept from an earlier configuration. */
+  char *texts[3];
+};
+
 struct config {
   struct bind_addr binds[CONFIG_MAX_BINDS];
   size_t nbinds;
-  uint64_t workers;
+  uint64_t workers;    /* 0 with workers_auto */
+  bool workers_auto;   /* --workers auto: the master counts the CPUs (cpus.h) */
   uint64_t timeout_ms; /* a worker silent this long is killed; 0: never */
   uint64_t max_requests, max_requests_jitter;
+  uint64_t max_worker_memory;      /* bytes of RSS; 0: no limit */
+  uint64_t max_worker_lifetime_ms; /* 0: no limit */
+  uint64_t max_worker_lifetime_jitter_ms;
+  const char *config_file; /* -c: NULL, none */
   const char *pid_file;
   bool check_config;
   bool metrics_set;
@@ -68,15 +99,35 @@ struct config {
   const char *access_logfile; /* NULL: off */
   const char *error_logfile;  /* NULL or "-": stderr */
   enum log_level log_level;
+  struct config_settings settings; /* what the values above were built from */
 };
 
 enum config_result { CONFIG_OK, CONFIG_HELP, CONFIG_VERSION, CONFIG_ERROR };
 
 void config_defaults(struct config *cfg);
-/* Parses argv over the defaults. On CONFIG_ERROR, err holds one line naming
- * the flag. Strings in cfg point into argv. */
+/* Parses argv over the defaults: the command line alone, as workers get it.
+ * On CONFIG_ERROR, err holds one line naming the flag. Strings in cfg point
+ * into argv. */
 enum config_result config_parse(struct config *cfg, int argc, char **argv, char *err,
                                 size_t errlen);
+/* The master's configuration (config_source.c): the file named by -c (on the
+ * command line, else in env_args), then env_args (UNIXCORN_CMD_ARGS; NULL:
+ * none), then argv, each overriding the one before. On CONFIG_ERROR, err
+ * names the file and line, or the variable, and the flag. Free with
+ * config_free. */
+enum config_result config_load(struct config *cfg, int argc, char **argv,
+                               const char *env_args, char *err, size_t errlen);
+/* After a reload: settings that cannot change without a restart (those bound
+ * at start, as --bind) keep their values from old. The flags whose new value
+ * is so ignored are listed in changed, e.g. "--bind, --pid" ("" if none).
+ * Returns 0, or -1 when out of memory (fresh is then unchanged). */
+int config_keep_fixed(struct config *fresh, const struct config *old, char *changed,
+                      size_t changedlen);
+/* The configuration as a command line for the processes the master starts:
+ * argv0, then one --flag=value per setting. One block to free(); NULL when
+ * out of memory. */
+char **config_child_argv(const struct config *cfg, const char *argv0);
+void config_free(struct config *cfg);
 void config_usage(FILE *out);
 /* May a Unix-socket peer with these credentials connect? */
 bool config_peer_allowed(const struct config *cfg, uid_t uid, gid_t gid);

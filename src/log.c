@@ -64,6 +64,10 @@ int log_open(const char *error_path, const char *access_path, enum log_level lev
   return 0;
 }
 
+void log_set_level(enum log_level level) {
+  min_level = level;
+}
+
 int log_reopen(void) {
   int err = open_log_file(&error_log);
   if (access_log.fd >= 0) {

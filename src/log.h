@@ -22,6 +22,8 @@ enum log_level {
  * the failing path in *failed. */
 int log_open(const char *error_path, const char *access_path, enum log_level level,
              const char **failed);
+/* A reload's --log-level. */
+void log_set_level(enum log_level level);
 /* Reopens files by path (after logrotate moved them). */
 int log_reopen(void);
 void log_close(void);

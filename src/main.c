@@ -54,49 +54,69 @@ static int run_metrics(const struct config *cfg, const char *master_pid) {
   return metrics_server_run(cfg, &ms);
 }
 
-int main(int argc, char **argv) {
-  struct config cfg;
+/* A child takes its configuration from its command line alone, which its
+ * master wrote (config_child_argv); the master also reads the --config file
+ * and UNIXCORN_CMD_ARGS. Returns an exit status, or -1 to go on. */
+static int configure(struct config *cfg, bool child, int argc, char **argv) {
   char err[CONFIG_ERR_MAX];
-  config_defaults(&cfg);
-  switch (config_parse(&cfg, argc, argv, err, sizeof err)) {
+  config_defaults(cfg);
+  enum config_result r =
+      child ? config_parse(cfg, argc, argv, err, sizeof err)
+            : config_load(cfg, argc, argv, getenv(CONFIG_ENV_ARGS), err, sizeof err);
+  switch (r) {
   case CONFIG_HELP: config_usage(stdout); return 0;
   case CONFIG_VERSION: printf("unixcorn %s\n", UNIXCORN_VERSION); return 0;
   case CONFIG_ERROR: fprintf(stderr, "unixcorn: %s\n", err); return 2;
-  case CONFIG_OK: break;
+  default: return -1;
   }
-  const char *metrics = getenv(HANDOFF_METRICS);
-  bool worker = getenv(HANDOFF_WORKER) != NULL || metrics != NULL; /* a child */
+}
+
+/* Logs and the spool directory, which every process opens for itself. */
+static int open_files(const struct config *cfg, bool child) {
   const char *failed = NULL;
-  int rc = log_open(cfg.error_logfile, cfg.access_logfile, cfg.log_level, &failed);
+  int rc = log_open(cfg->error_logfile, cfg->access_logfile, cfg->log_level, &failed);
   if (rc < 0) {
     fprintf(stderr, "unixcorn: cannot open log file %s: %s\n", failed, strerror(-rc));
-    return worker ? WORKER_BOOT_FAILED : 1;
+    return child ? WORKER_BOOT_FAILED : 1;
   }
-  rc = spool_check_dir(cfg.tmp_dir);
+  rc = spool_check_dir(cfg->tmp_dir);
   if (rc < 0) {
-    log_error("--tmp-dir %s: cannot create temporary files there: %s", cfg.tmp_dir,
+    log_error("--tmp-dir %s: cannot create temporary files there: %s", cfg->tmp_dir,
               strerror(-rc));
-    log_close();
-    return worker ? WORKER_BOOT_FAILED : 1;
+    return child ? WORKER_BOOT_FAILED : 1;
   }
-  if (!worker) { /* a bad APP stops the start before anything binds */
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  static struct config cfg; /* large, and alive as long as the process */
+  const char *metrics = getenv(HANDOFF_METRICS);
+  bool child = getenv(HANDOFF_WORKER) != NULL || metrics != NULL;
+  int rc = configure(&cfg, child, argc, argv);
+  if (rc >= 0)
+    return rc;
+  rc = open_files(&cfg, child);
+  if (rc != 0)
+    goto out;
+  if (!child) { /* a bad APP stops the start before anything binds */
     char why[CONFIG_ERR_MAX + 300];
     if (app_check(&cfg, true, why, sizeof why) < 0) {
       log_error("%s", why);
-      log_close();
-      return 1;
+      rc = 1;
+      goto out;
     }
   }
   if (cfg.check_config) {
     fprintf(stderr, "unixcorn: the configuration is valid\n");
-    log_close();
-    return 0;
+    goto out;
   }
   signal(SIGPIPE, SIG_IGN); /* a vanished client is an EPIPE, not a crash */
   if (metrics != NULL)
     rc = run_metrics(&cfg, metrics);
   else
-    rc = worker ? run_worker(&cfg) : master_run(&cfg, argv);
+    rc = child ? run_worker(&cfg) : master_run(&cfg, argv);
+out:
   log_close();
+  config_free(&cfg);
   return rc;
 }

@@ -11,7 +11,6 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "app_load.h"
 #include "heartbeat.h"
 #include "listener.h"
 #include "master_impl.h"
@@ -23,7 +22,6 @@
 #define KILL_GRACE_MS 2000 /* after SIGABRT, before SIGKILL */
 #define BOOT_FAILURES_MAX 5
 
-static void maintain(struct master *m);
 static void retire(struct child *w, int sig);
 static void begin_stop(struct master *m, bool quick, const char *why);
 static void rename_pid_file(struct master *m, bool to_oldbin);
@@ -128,7 +126,7 @@ static void on_worker_exit(uv_process_t *proc, int64_t status, int term_signal) 
     w->open_handles--;
   uv_close((uv_handle_t *)&w->proc, on_worker_handle_closed);
   close(w->beat_fd);
-  maintain(m);
+  master_maintain(m);
   master_maybe_finish(m);
 }
 
@@ -143,8 +141,9 @@ static void on_beat(uv_poll_t *h, int status, int events) {
     if (!w->booted) {
       w->booted = true;
       w->m->boot_failures = 0;
-      maintain(w->m);
+      master_maintain(w->m);
     }
+    master_recycle_beat(w->m, w);
   }
   master_publish_metrics(w->m, false);
   if (status < 0 || err == -EPIPE || err == -ECONNRESET)
@@ -184,6 +183,7 @@ static int spawn_worker(struct master *m) {
   w->beat_fd = sv[0];
   w->generation = m->generation;
   w->spawned_ms = loop_ms(m);
+  master_recycle_spawned(m, w);
   err = uv_poll_init(&m->loop, &w->beat, sv[0]);
   w->beat_open = err == 0;
   if (err == 0)
@@ -202,14 +202,18 @@ static void retire(struct child *w, int sig) {
   kill(w->proc.pid, sig);
 }
 
+bool master_serving(const struct master *m, const struct child *w) {
+  return w->generation == m->generation && !w->retiring && !w->replacing;
+}
+
 /* Brings the workers of the current generation to the target, and retires
- * older generations once the new one is up (HUP). */
-static void maintain(struct master *m) {
+ * older generations (HUP) and replaced workers once the new ones are up. */
+void master_maintain(struct master *m) {
   uint64_t current = 0, booted = 0;
   if (m->stopping)
     return;
   for (struct child *w = m->workers; w != NULL; w = w->next) {
-    if (w->generation == m->generation && !w->retiring) {
+    if (master_serving(m, w)) {
       current++;
       booted += w->booted;
     }
@@ -218,7 +222,7 @@ static void maintain(struct master *m) {
     if (spawn_worker(m) < 0)
       break; /* the tick tries again */
   for (struct child *w = m->workers; w != NULL && current > m->target; w = w->next) {
-    if (w->generation == m->generation && !w->retiring) {
+    if (master_serving(m, w)) {
       retire(w, SIGTERM);
       current--;
     }
@@ -226,7 +230,7 @@ static void maintain(struct master *m) {
   if (booted < m->target)
     return;
   for (struct child *w = m->workers; w != NULL; w = w->next)
-    if (w->generation != m->generation && !w->retiring)
+    if (!w->retiring && !master_serving(m, w))
       retire(w, SIGTERM);
   if (!m->ready_sent || m->reloading) {
     char state[64] = "READY=1";
@@ -268,7 +272,8 @@ static void on_tick(uv_timer_t *t) {
   uint64_t now = loop_ms(m);
   for (struct child *w = m->workers; w != NULL; w = w->next)
     check_worker(m, w, now);
-  maintain(m);
+  master_recycle_tick(m, now);
+  master_maintain(m);
   master_tick_metrics(m);
 }
 
@@ -359,8 +364,14 @@ static void upgrade(struct master *m) {
   snprintf(count, sizeof count, HANDOFF_INHERIT_LISTENERS "=%zu", m->nlisteners);
   for (size_t i = 0; i < m->nlisteners; i++) /* which socket files are ours to remove */
     owned[mask_at + i] = m->listeners[i].owns_path ? '1' : '0';
-  struct spawn s = {
-      .exit_cb = on_upgrade_exit, .file = m->argv[0], .env = {count, owned}, .nenv = 2};
+  struct spawn s = {.exit_cb = on_upgrade_exit,
+                    .file = m->argv[0],
+                    .args = m->argv, /* it reads its configuration itself */
+                    .env = {count, owned},
+                    .nenv = 2};
+  const char *env_args = master_spawn_own_var(CONFIG_ENV_ARGS);
+  if (env_args != NULL)
+    s.env[s.nenv++] = env_args;
   add_listeners(m, &s);
   master_hand_over_metrics(m, &s, metrics, sizeof metrics);
   m->upgrade.data = m;
@@ -429,11 +440,8 @@ static void on_signal(uv_signal_t *h, int signum) {
     return;
   }
   if (signum == SIGHUP) {
-    char why[CONFIG_ERR_MAX + 300];
-    if (app_check(m->cfg, false, why, sizeof why) < 0) {
-      log_error("HUP ignored: %s; the running workers keep serving", why);
+    if (master_reload_config(m) < 0)
       return;
-    }
     notify_systemd("RELOADING=1");
     m->reloading = true;
     m->generation++;
@@ -448,7 +456,7 @@ static void on_signal(uv_signal_t *h, int signum) {
     signal_workers(m, SIGUSR1);
     master_signal_metrics(m, SIGUSR1);
   }
-  maintain(m);
+  master_maintain(m);
 }
 
 /* ---- start-up ---- */
@@ -570,7 +578,8 @@ int master_run(const struct config *cfg, char **argv) {
   memset(&m, 0, sizeof m);
   m.cfg = cfg;
   m.argv = argv;
-  m.target = cfg->workers;
+  while (argv[m.argc] != NULL)
+    m.argc++;
   m.pid_file = cfg->pid_file;
   int err = uv_loop_init(&m.loop);
   if (err < 0) {
@@ -585,14 +594,15 @@ int master_run(const struct config *cfg, char **argv) {
   log_listeners(&m);
   if (master_open_metrics(&m) < 0)
     goto out;
-  if (master_spawn_init(&m) < 0) {
+  if (master_spawn_init(&m) < 0 || master_config_init(&m) < 0) {
     log_error("cannot set up the environment of workers: out of memory");
     goto out;
   }
   if (init_handles(&m) < 0)
     goto out;
   m.exit_code = 0;
-  maintain(&m);
+  m.target = master_workers_wanted(cfg);
+  master_maintain(&m);
   master_tick_metrics(&m);
   uv_run(&m.loop, UV_RUN_DEFAULT);
   log_info("Shutting down: Master");
@@ -604,5 +614,6 @@ out:
   uv_run(&m.loop, UV_RUN_NOWAIT);
   uv_loop_close(&m.loop);
   master_spawn_free(&m);
+  master_config_free(&m);
   return m.exit_code;
 }

@@ -1,4 +1,4 @@
-/* The master's state, shared by master.c, master_spawn.c and master_metrics.c. */
+/* The master's state, shared by master.c and the master_*.c files. */
 #ifndef UNIXCORN_MASTER_IMPL_H
 #define UNIXCORN_MASTER_IMPL_H
 
@@ -27,8 +27,11 @@ struct child {
   int open_handles;
   unsigned generation;
   bool booted, retiring, exited;
-  bool beat_open; /* beat is a live handle */
+  bool beat_open;      /* beat is a live handle */
+  bool replacing;      /* due for recycling: no longer counted; TERM once replaced */
+  unsigned over_beats; /* heartbeats in a row over --max-worker-memory */
   uint64_t spawned_ms, last_beat_ms, abort_sent_ms;
+  uint64_t lifetime_ms; /* --max-worker-lifetime with its jitter; 0: none */
   struct worker_report report;
 };
 
@@ -50,8 +53,11 @@ struct master_metrics {
 
 struct master {
   uv_loop_t loop;
-  const struct config *cfg;
-  char **argv;
+  const struct config *cfg; /* the caller's, or cfg_owned after a reload */
+  struct config *cfg_owned;
+  char **argv; /* as started: for an upgrade (USR2) and for a reload */
+  int argc;
+  char **child_argv; /* the configuration, for workers and the metrics process */
   struct listener listeners[CONFIG_MAX_BINDS];
   size_t nlisteners;
   struct child *workers;
@@ -78,20 +84,25 @@ struct master {
 };
 
 void master_add_counters(struct worker_report *sum, const struct worker_report *r);
+/* Brings the workers to the target: starts, replaces, retires. */
+void master_maintain(struct master *m);
+/* Is w one of the workers the target counts (not retiring, not replaced)? */
+bool master_serving(const struct master *m, const struct child *w);
 /* Runs once the last child is gone, if the master is stopping. */
 void master_maybe_finish(struct master *m);
 
 /* ---- master_spawn.c ---- */
 
-#define SPAWN_ENV_MAX 3
+#define SPAWN_ENV_MAX 4
 #define SPAWN_FDS_MAX (CONFIG_MAX_BINDS + 1)
 
-/* A child: file runs with the master's argv, its environment plus env, and
- * fds as descriptors HANDOFF_FIRST_FD onwards (stdin ignored, stdout and
- * stderr shared). */
+/* A child: file runs with args (NULL: the master's child_argv), its
+ * environment plus env, and fds as descriptors HANDOFF_FIRST_FD onwards (stdin
+ * ignored, stdout and stderr shared). */
 struct spawn {
   uv_exit_cb exit_cb;
   const char *file;
+  char **args;
   const char *env[SPAWN_ENV_MAX];
   size_t nenv;
   int fds[SPAWN_FDS_MAX];
@@ -104,6 +115,29 @@ int master_spawn_init(struct master *m);
 void master_spawn_free(struct master *m);
 /* Returns 0 or a libuv error, after which proc must still be closed. */
 int master_spawn(struct master *m, uv_process_t *proc, const struct spawn *s);
+/* "NAME=value" as the master's own environment has it, or NULL: for one of
+ * our variables that children do not get, but a new master (USR2) must. */
+const char *master_spawn_own_var(const char *name);
+
+/* ---- master_config.c: the configuration, --workers auto, HUP ---- */
+
+/* The command line children get. Returns 0 or -ENOMEM. */
+int master_config_init(struct master *m);
+void master_config_free(struct master *m);
+/* --workers, with auto counted (and logged) now. */
+uint64_t master_workers_wanted(const struct config *cfg);
+/* HUP: reads the configuration again. On an error it logs it and keeps the
+ * settings it has; settings that cannot change until a restart are logged
+ * and kept. Returns -1 when the APP it names cannot be loaded: the HUP is
+ * then ignored, and the running workers go on with the code they have. */
+int master_reload_config(struct master *m);
+
+/* ---- master_recycle.c: --max-worker-memory, --max-worker-lifetime ---- */
+
+void master_recycle_spawned(struct master *m, struct child *w);
+/* After each heartbeat of w. */
+void master_recycle_beat(struct master *m, struct child *w);
+void master_recycle_tick(struct master *m, uint64_t now);
 
 /* ---- master_metrics.c: --metrics-bind ---- */
 

@@ -29,6 +29,14 @@ int master_spawn_init(struct master *m) {
   return 0;
 }
 
+const char *master_spawn_own_var(const char *name) {
+  size_t len = strlen(name);
+  for (char **v = environ; *v != NULL; v++)
+    if (strncmp(*v, name, len) == 0 && (*v)[len] == '=')
+      return *v;
+  return NULL;
+}
+
 void master_spawn_free(struct master *m) {
   free(m->child_env);
   m->child_env = NULL;
@@ -51,7 +59,7 @@ int master_spawn(struct master *m, uv_process_t *proc, const struct spawn *s) {
   uv_process_options_t opt = {
       .exit_cb = s->exit_cb,
       .file = s->file,
-      .args = m->argv,
+      .args = s->args != NULL ? s->args : m->child_argv,
       .env = m->child_env,
       .stdio = stdio,
       .stdio_count = n,

@@ -7,8 +7,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-static const char *const restart_names[RESTART_REASONS] = {"crash", "timeout",
-                                                           "max_requests"};
+static const char *const restart_names[RESTART_REASONS] = {
+    "crash", "timeout", "max_requests", "memory", "lifetime"};
 
 static int put(struct buf *out, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -50,7 +50,8 @@ int metrics_format(struct buf *out, const struct metrics_snapshot *s) {
   put(out, "unixcorn_workers{state=\"busy\"} %u\n", s->busy_workers);
   put(out, "unixcorn_workers{state=\"idle\"} %u\n", s->idle_workers);
   family(out, "unixcorn_worker_restarts_total", "counter",
-         "Workers replaced after they ended on their own, by reason.");
+         "Workers replaced after they ended on their own, or for their memory or "
+         "lifetime, by reason.");
   for (int r = 0; r < RESTART_REASONS; r++)
     put(out, "unixcorn_worker_restarts_total{reason=\"%s\"} %llu\n", restart_names[r],
         (unsigned long long)s->restarts[r]);

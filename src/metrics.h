@@ -15,6 +15,8 @@ enum restart_reason {
   RESTART_CRASH,
   RESTART_TIMEOUT,
   RESTART_MAX_REQUESTS,
+  RESTART_MEMORY,   /* --max-worker-memory */
+  RESTART_LIFETIME, /* --max-worker-lifetime */
   RESTART_REASONS
 };
 

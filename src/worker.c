@@ -234,6 +234,7 @@ static void fill_report(struct worker *wk, struct worker_report *r) {
   r->bytes_out = st->bytes_out;
   r->connections = wk->conns.nclients;
   r->app_busy_ms = app_pool_oldest_ms(wk->role->app->pool);
+  r->rss = heartbeat_rss(wk->statm_fd);
   for (struct client *cl = wk->conns.clients; cl != NULL; cl = cl->next)
     r->in_flight += conn_busy(&cl->conn);
 }
@@ -245,6 +246,7 @@ static void on_heartbeat(uv_timer_t *t) {
   struct worker_report r;
   int err = 0;
   if (wk->heartbeat_fd >= 0) {
+    debug_grow_beat(&wk->grow, wk->env.stats.requests);
     fill_report(wk, &r);
     err = heartbeat_send(wk->heartbeat_fd, &r);
   }
@@ -336,7 +338,9 @@ int worker_run(const struct config *cfg, const struct worker_setup *ws,
     return rc;
   }
   wk.heartbeat_fd = ws->heartbeat_fd;
+  wk.statm_fd = wk.heartbeat_fd >= 0 ? heartbeat_open_statm() : -1;
   wk.master_pid = getppid();
+  debug_grow_init(&wk.grow);
   init_env(&wk, cfg, role);
   err = client_set_init(&wk.conns, &wk.loop, &wk.env, on_client_closed);
   if (err < 0) {
@@ -365,6 +369,9 @@ out:
   role->app->pool = NULL;
   uv_loop_close(&wk.loop);
   log_flush();
+  if (wk.statm_fd >= 0)
+    close(wk.statm_fd);
+  debug_grow_release(&wk.grow);
   conn_env_release(&wk.env);
   bufpool_drain();
   return rc;

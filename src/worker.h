@@ -10,6 +10,7 @@
 #include "client.h"
 #include "config.h"
 #include "conn.h"
+#include "debug_grow.h"
 #include "handoff.h"
 #include "listener.h"
 
@@ -36,6 +37,8 @@ struct worker {
   uv_signal_t signals[4];
   uv_timer_t grace_timer, accept_timer, heartbeat_timer;
   int heartbeat_fd; /* -1: none; the master is watched by its pid alone */
+  int statm_fd;     /* /proc/self/statm, for the RSS in each heartbeat */
+  struct debug_grow grow;
   pid_t master_pid;
   uint64_t max_requests;        /* this worker's share of --max-requests, jitter added */
   struct client_set conns;      /* every open connection, for a graceful stop */

@@ -327,3 +327,26 @@ def test_hup_with_broken_code_keeps_the_running_workers(start_server, workdir):
     replace_file(APPS_TWO, so)
     srv.signal(1)
     assert wait_until(lambda: get(srv, "/").body == b"two\n", timeout=15)
+
+
+def test_app_from_the_config_file_and_the_command_line_wins(start_server, workdir):
+    conf = os.path.join(workdir, "unixcorn.conf")
+    with open(conf, "w") as f:
+        f.write("app = %s\nthreads = 2\n" % app("blocking"))
+    from_file = start_server("-c", conf, name="file")
+    assert get(from_file, "/?ms=1").body.startswith(b"slept 1 ms")
+    from_argument = start_server("-c", conf, APPS, name="argument")
+    assert get(from_argument, "/").body == b"one\n"
+    # HUP reads the file again: a new APP there is new code; the command
+    # line's APP still wins over it.
+    with open(conf, "w") as f:
+        f.write("app = %s\n" % APPS_TWO)
+    for srv in (from_file, from_argument):
+        old = srv.worker_pids()
+        srv.signal(1)
+        assert wait_until(lambda: srv.worker_pids() and not set(old) & set(srv.worker_pids()),
+                          15), srv.stderr()
+    assert get(from_file, "/").body == b"two\n"
+    assert get(from_argument, "/").body == b"one\n"
+    res = run_cli(["--check-config", "-c", conf, APPS, "extra.so"])
+    assert res.returncode == 2 and "a second APP" in res.stderr, res

@@ -21,7 +21,8 @@ FAMILIES = {
     "unixcorn_connections": ("gauge", [""]),
     "unixcorn_workers": ("gauge", ['{state="busy"}', '{state="idle"}']),
     "unixcorn_worker_restarts_total": (
-        "counter", ['{reason="%s"}' % r for r in ("crash", "timeout", "max_requests")]),
+        "counter", ['{reason="%s"}' % r
+                    for r in ("crash", "timeout", "max_requests", "memory", "lifetime")]),
     "unixcorn_listen_queue_length": ("gauge", []),
     "unixcorn_listen_queue_max": ("gauge", []),
 }

@@ -1,0 +1,49 @@
+/* What config.c, which knows the flags and their values, shares with the
+ * files that parse parts of a configuration: config_bind.c (addresses) and
+ * config_source.c (where settings come from). A flag of the option table, and
+ * one setting applied to a struct config. */
+#ifndef UNIXCORN_CONFIG_IMPL_H
+#define UNIXCORN_CONFIG_IMPL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+/* Where a flag may be given, and what a reload (HUP) does with it. */
+enum option_scope {
+  SCOPE_ANY,     /* anywhere; a reload gives new workers the new value */
+  SCOPE_FIXED,   /* anywhere; used once at start (--bind), a reload keeps it */
+  SCOPE_COMMAND, /* what to do rather than how (--config, --help): not in a file,
+                    and not handed to children */
+};
+
+/* NULL if there is no such flag. Aliases (--keep-alive) are entries too. */
+const struct option_spec *config_find_long(const char *name, size_t len);
+const struct option_spec *config_find_short(char c);
+const char *config_option_name(const struct option_spec *o);
+bool config_option_is_switch(const struct option_spec *o);
+/* The same flag, under either of its spellings? */
+bool config_same_option(const struct option_spec *a, const struct option_spec *b);
+enum option_scope config_option_scope(const struct option_spec *o);
+
+/* One setting; value is NULL for a switch given bare, or "true" or "false".
+ * On CONFIG_ERROR, why holds the reason (without the flag's name). */
+enum config_result config_apply(struct config *cfg, const struct option_spec *o,
+                                const char *value, char *why, size_t whylen);
+/* Writes the reason into err; returns -1. */
+int config_error(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Digits only (no sign, space or prefix), at most max: 0, or -1. */
+int config_parse_uint(const char *s, uint64_t max, uint64_t *out);
+
+/* Splits text in place into words as a POSIX shell does, quotes and
+ * backslashes included, with no expansion of any kind: UNIXCORN_CMD_ARGS.
+ * Returns the number of words, or -1 after writing why. */
+int config_split_words(char *text, char **words, int max, char *why, size_t whylen);
+
+/* --bind's default, if no --bind was given. */
+void config_add_default_bind(struct config *cfg);
+
+#endif
