@@ -1,6 +1,7 @@
 #include "app.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "app_pool.h"
@@ -30,9 +31,10 @@ void app_fail(struct exchange *x, int status, const char *reason) {
               (int)(x->req.target.len < 200 ? x->req.target.len : 200),
               target ? target : "");
   }
-  if (x->response == RESPONSE_ENDED)
+  if (x->reply.state == RESPONSE_ENDED)
     return; /* the response is complete, and stands */
   x->app_failed = true;
+  atomic_store(&x->calls_closed, true);
   x->fail_status = status;
   x->fail_reason = reason;
 }
@@ -40,7 +42,7 @@ void app_fail(struct exchange *x, int status, const char *reason) {
 int app_outcome(struct exchange *x, int rc) {
   if (x->thread_misuse)
     app_fail(x, 500, "called from a thread that does not own the request");
-  if (rc == 0 || x->app_failed || x->response == RESPONSE_ENDED)
+  if (rc == 0 || x->app_failed || x->reply.state == RESPONSE_ENDED)
     return x->app_failed ? x->fail_status : 0;
   if (rc >= 400 && rc <= 599) { /* a refusal, not a broken rule: no log line */
     x->app_failed = true;
@@ -126,4 +128,11 @@ void app_done(const struct app *a, struct exchange *x) {
     callback(a, x, CB_DONE, NULL, 0);
   }
   spool_reset(&x->body);
+}
+
+void app_detach(const struct app *a, struct exchange *x) {
+  x->conn = NULL;
+  if (x->reply.state != RESPONSE_ENDED) /* else a call now breaks a rule */
+    atomic_store(&x->calls_closed, true);
+  app_pool_detached(a->pool, x);
 }

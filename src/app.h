@@ -42,11 +42,23 @@ int app_complete(const struct app *a, struct exchange *x);
 void app_writable(const struct app *a, struct exchange *x);
 /* The request is over: on_done, and what the body held. */
 void app_done(const struct app *a, struct exchange *x);
+/* The connection went away from a request that a thread still holds: the
+ * thread's calls fail from now on, and the pool gives the request back. */
+void app_detach(const struct app *a, struct exchange *x);
 
 /* A response call of the interface, as data: made on the event loop directly
- * for an event application, and on a blocking application's behalf by the
- * loop, while its thread waits (app_pool.c). */
-enum app_op { APP_RESPOND, APP_FIELD, APP_LENGTH, APP_WRITE, APP_FILE, APP_END };
+ * for an event application. A blocking application's thread stages what it
+ * can (app_stage.c) and hands the rest over to the loop (app_pool.c): a call,
+ * or APP_FLUSH, for what it staged alone. */
+enum app_op {
+  APP_RESPOND,
+  APP_FIELD,
+  APP_LENGTH,
+  APP_WRITE,
+  APP_FILE,
+  APP_END,
+  APP_FLUSH
+};
 
 struct app_call {
   enum app_op op;
@@ -54,11 +66,14 @@ struct app_call {
   const void *a, *b; /* names, values, data */
   size_t a_len, b_len;
   uint64_t offset, length;
+  int thread_rc; /* the rule the thread found the call to break, or 0 */
   int result;
 };
 
-/* On the event loop. UNIXCORN_EAGAIN from a write is the caller's to wait
- * out; a call that breaks a rule fails the request. */
+/* On the event loop. For a request on a thread, what the thread staged goes
+ * out first. UNIXCORN_EAGAIN from a write is the caller's to wait out; a call
+ * that breaks a rule (or that the thread found breaking one: thread_rc)
+ * fails the request. */
 int app_call_run(struct exchange *x, struct app_call *call);
 
 /* A request broke a rule of the interface: logged once, and failed with

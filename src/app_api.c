@@ -1,14 +1,16 @@
 /* The public interface (unixcorn/app.h) on top of an exchange: accessors that
  * read the parsed request, and response calls that check who calls, then run
- * on the event loop (respond.c). */
+ * on the event loop (reply.c, respond.c), or for a blocking application, are
+ * staged on its thread (app_stage.c). */
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
 
 #include "app.h"
-#include "app_pool.h"
+#include "app_stage.h"
 #include "conn.h"
 #include "exchange.h"
 #include "log.h"
@@ -166,28 +168,34 @@ static const char *rule_broken(enum app_op op, int result) {
   }
 }
 
+/* The call itself, on the loop's side of the response. */
+static int run(struct exchange *x, struct app_call *call) {
+  struct reply *r = &x->reply;
+  switch (call->op) {
+  case APP_RESPOND: return reply_start(r, call->status);
+  case APP_FIELD: return reply_field(r, call->a, call->a_len, call->b, call->b_len);
+  case APP_LENGTH: return reply_length(r, call->length);
+  case APP_WRITE: return respond_write(x, call->a, call->a_len);
+  case APP_FILE: return respond_file(x, call->fd, call->offset, call->length);
+  case APP_END: return respond_end(x);
+  default: return 0; /* APP_FLUSH: what was staged is all */
+  }
+}
+
 int app_call_run(struct exchange *x, struct app_call *call) {
-  if (x->thread_misuse)
+  if (atomic_load(&x->thread_misuse))
     app_fail(x, 500, "called from a thread that does not own the request");
   if (x->app_failed)
     return UNIXCORN_ECLOSED;
-  if (x->response == RESPONSE_ENDED) { /* its connection may have moved on */
+  if (x->reply.state == RESPONSE_ENDED) { /* its connection may have moved on */
     app_fail(x, 500, rule_broken(call->op, UNIXCORN_ESTATE));
     return UNIXCORN_ESTATE;
   }
   if (x->conn == NULL)
     return UNIXCORN_ECLOSED;
-  int rc;
-  switch (call->op) {
-  case APP_RESPOND: rc = respond_start(x, call->status); break;
-  case APP_FIELD:
-    rc = respond_field(x, call->a, call->a_len, call->b, call->b_len);
-    break;
-  case APP_LENGTH: rc = respond_length(x, call->length); break;
-  case APP_WRITE: rc = respond_write(x, call->a, call->a_len); break;
-  case APP_FILE: rc = respond_file(x, call->fd, call->offset, call->length); break;
-  default: rc = respond_end(x); break;
-  }
+  int rc = x->on_thread ? stage_apply(x) : 0;
+  if (rc == 0)
+    rc = call->thread_rc != 0 ? call->thread_rc : run(x, call);
   const char *broken = rule_broken(call->op, rc);
   if (broken != NULL)
     app_fail(x, 500, broken);
@@ -195,13 +203,13 @@ int app_call_run(struct exchange *x, struct app_call *call) {
 }
 
 /* Who may call: the loop for an event application, the request's own thread
- * for a blocking one. */
+ * for a blocking one, which stages the call. */
 static int call(unixcorn_request *r, struct app_call *c) {
   struct exchange *x = (struct exchange *)r;
   if (x->on_thread)
-    return app_pool_call(x, c);
+    return stage_call(x, c);
   if (!app_on_loop_thread()) {
-    x->thread_misuse = 1; /* the loop fails the request: it owns x */
+    atomic_store(&x->thread_misuse, 1); /* the loop fails the request: it owns x */
     return UNIXCORN_ETHREAD;
   }
   int rc = app_call_run(x, c);

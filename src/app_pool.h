@@ -1,9 +1,10 @@
 /* The threads of a blocking application (--threads): each runs a complete
- * request's on_request, and its response calls run on the event loop while
- * the thread waits for their results. */
+ * request's on_request. Its response calls are staged on the thread
+ * (app_stage.c) and handed over to the event loop when bytes must move. */
 #ifndef UNIXCORN_APP_POOL_H
 #define UNIXCORN_APP_POOL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -25,9 +26,19 @@ uint64_t app_pool_oldest_ms(struct app_pool *p);
 /* Hands a complete request to a thread. Returns 0, or -errno when no thread
  * can take it. */
 int app_pool_start(struct app_pool *p, struct exchange *x);
-/* The output has room: a write the request's thread waits on can go on. */
+/* The output has room: a hand-over the request's thread waits on can go on. */
 void app_pool_writable(struct app_pool *p, struct exchange *x);
-/* On the request's thread: runs call on the event loop and waits for it. */
-int app_pool_call(struct exchange *x, struct app_call *call);
+/* x lost its connection: a hand-over waiting for room gets UNIXCORN_ECLOSED. */
+void app_pool_detached(struct app_pool *p, struct exchange *x);
+
+/* On the request's thread, before it touches the request's stage: 0 once the
+ * stage is the thread's again (a hand-over it did not wait for is done), or
+ * UNIXCORN_ETHREAD on another thread, for which the loop fails the request. */
+int app_pool_claim(struct exchange *x);
+/* On the request's thread: the loop applies what the thread staged, then
+ * runs call (app_call_run). wait: the thread gets its result once it ran;
+ * otherwise it goes on at once (0), and the stage is the loop's until the
+ * next app_pool_claim. UNIXCORN_ECLOSED once the worker stops. */
+int app_pool_hand_over(struct exchange *x, struct app_call *call, bool wait);
 
 #endif

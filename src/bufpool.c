@@ -11,8 +11,11 @@ struct free_block {
   struct free_block *next;
 };
 
-static struct free_block *free_list;
-static size_t free_count;
+/* One list per thread: a blocking application's pool threads grow the
+ * buffers of the responses they stage (app_stage.c). A block may come from
+ * one thread's list and go back to another's. */
+static _Thread_local struct free_block *free_list;
+static _Thread_local size_t free_count;
 
 static char *block_get(void) {
   struct free_block *b = free_list;

@@ -1,7 +1,7 @@
 /* Growable byte buffers whose first block comes from a free list, so a
  * connection can give its buffers back whenever it goes idle (idle connections
- * hold no buffers) without a malloc per request. Single-threaded: each worker
- * process has its own pool. */
+ * hold no buffers) without a malloc per request. Each thread has its own free
+ * list; a buffer is used by one thread at a time. */
 #ifndef UNIXCORN_BUFPOOL_H
 #define UNIXCORN_BUFPOOL_H
 
@@ -34,7 +34,8 @@ static inline int buf_append(struct buf *b, const void *p, size_t n) {
 }
 /* Returns the memory (to the pool when it is a pool block); b becomes empty. */
 void buf_release(struct buf *b);
-/* Frees every cached block (at exit, so leak checkers see a clean heap). */
+/* Frees the calling thread's cached blocks (at exit, so leak checkers see a
+ * clean heap). */
 void bufpool_drain(void);
 
 #endif

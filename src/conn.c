@@ -59,7 +59,7 @@ static void give_back(struct conn *c) {
   struct exchange *x = c->x;
   c->x = NULL;
   if (x->on_thread)
-    x->conn = NULL; /* its thread still holds it: the pool gives it back */
+    app_detach(c->env->app, x); /* its thread still holds it */
   else
     exchange_give_back(x);
 }
@@ -102,7 +102,7 @@ static void log_request(struct conn *c) {
   struct conn_stats *st = &c->env->stats;
   struct exchange *x = c->x;
   st->requests++;
-  st->responses[status_class(x->status)]++;
+  st->responses[status_class(x->reply.status)]++;
   if (!log_access_enabled())
     return;
   const struct request *r = &x->req;
@@ -117,7 +117,7 @@ static void log_request(struct conn *c) {
       .target_len = r->target.len,
       .version_major = r->version_major ? r->version_major : 1,
       .version_minor = r->version_major ? r->version_minor : 1,
-      .status = x->status,
+      .status = x->reply.status,
       .body_bytes = x->body_sent,
       .referer = request_str(r, r->referer),
       .referer_len =
@@ -142,7 +142,7 @@ static void set_state(struct conn *c, enum conn_state s) {
 static void fail_request(struct conn *c, int status, const char *reason) {
   bool in_request = c->state != CONN_IDLE || status == 408;
   struct exchange *x = c->x;
-  bool head_out = x != NULL && x->response >= RESPONSE_HEAD;
+  bool head_out = x != NULL && x->reply.state >= RESPONSE_HEAD;
   c->keep_alive = false;
   c->failed = true;
   if (!head_out) {
@@ -151,8 +151,8 @@ static void fail_request(struct conn *c, int status, const char *reason) {
       c->out.len = c->out_pos;
   }
   if (x != NULL && !head_out) {
-    x->status = status;
-    x->response = RESPONSE_ENDED;
+    x->reply.status = status;
+    x->reply.state = RESPONSE_ENDED;
   }
   if (in_request && x != NULL) {
     if (x->req.version_major == 0) { /* the head was not parsed: log what we have */
@@ -218,7 +218,7 @@ static void check_response(struct conn *c) {
   struct exchange *x = c->x;
   if (c->state != CONN_RESPONDING || x->on_thread || x->app_waiting)
     return;
-  if (x->response != RESPONSE_ENDED) {
+  if (x->reply.state != RESPONSE_ENDED) {
     app_fail(x, 500, "the response was left unended, with nothing to wait for");
     fail_request(c, x->fail_status, x->fail_reason);
   }
@@ -355,7 +355,7 @@ void conn_app_progress(struct conn *c) {
     }
   }
   check_response(c);
-  if (c->x == x && c->state == CONN_RESPONDING && x->response == RESPONSE_ENDED &&
+  if (c->x == x && c->state == CONN_RESPONDING && x->reply.state == RESPONSE_ENDED &&
       out_pending(c) == 0)
     finish_exchange(c);
 }

@@ -27,7 +27,8 @@ struct exchange *exchange_take(struct conn_env *env, struct conn *c,
     env->nspare--;
   } else if ((x = malloc(sizeof *x + env->app->desc->request_size)) != NULL) {
     x->req = (struct request){0};
-    x->fields = x->after_file = (struct buf){0};
+    x->reply.fields = x->after_file = (struct buf){0};
+    x->stage.reply.fields = x->stage.body = (struct buf){0};
     spool_init(&x->body); /* given back reset, by app_done */
   } else {
     return NULL;
@@ -35,11 +36,10 @@ struct exchange *exchange_take(struct conn_env *env, struct conn *c,
   x->env = env;
   x->conn = c;
   http1_init(&x->http, &env->limits, &x->req, on_body, c);
-  x->status = 0;
-  x->response = RESPONSE_NONE;
-  x->chunked_out = x->length_declared = false;
-  x->declared = x->body_given = x->body_sent = 0;
-  x->fields.len = x->after_file.len = 0;
+  reply_reset(&x->reply);
+  x->chunked_out = false;
+  x->body_sent = 0;
+  x->after_file.len = 0;
   x->file_fd = -1;
   x->file_off = x->file_left = 0;
   x->peer = c->peer;
@@ -47,6 +47,7 @@ struct exchange *exchange_take(struct conn_env *env, struct conn *c,
   x->app_active = x->app_waiting = x->app_failed = x->rule_logged = x->on_thread =
       x->in_on_body = false;
   x->thread_misuse = 0;
+  x->calls_closed = false;
   x->fail_status = 0;
   x->fail_reason = NULL;
   x->start_ns = log_access_enabled() ? exchange_clock_ns() : 0;
@@ -56,8 +57,9 @@ struct exchange *exchange_take(struct conn_env *env, struct conn *c,
 
 static void exchange_free(struct exchange *x) {
   request_free(&x->req);
-  buf_release(&x->fields);
+  buf_release(&x->reply.fields);
   buf_release(&x->after_file);
+  stage_release(&x->stage);
   free(x);
 }
 

@@ -7,24 +7,20 @@
 #define UNIXCORN_EXCHANGE_H
 
 #include <stdalign.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "app_stage.h"
 #include "bufpool.h"
 #include "conn.h"
 #include "http1.h"
+#include "reply.h"
 #include "spool.h"
 
 struct conn;
 struct pool_thread;
-
-enum response_state {
-  RESPONSE_NONE,    /* nothing yet */
-  RESPONSE_STARTED, /* status set; header fields may still come */
-  RESPONSE_HEAD,    /* the head is in the output */
-  RESPONSE_ENDED,   /* the whole response is in the output */
-};
 
 struct exchange {
   struct exchange *next_spare;
@@ -35,14 +31,10 @@ struct exchange {
   struct spool body; /* a whole body, for applications that want one */
 
   /* the response */
-  int status;
-  uint8_t response; /* enum response_state */
-  bool chunked_out, until_close, length_declared;
-  uint64_t declared;   /* with length_declared */
-  uint64_t body_given; /* by the application, HEAD or not */
-  uint64_t body_sent;  /* onto the wire: for the access log */
-  struct buf fields;   /* the application's header fields, as "Name: value\r\n" */
-  int file_fd;         /* a file part, sent after the memory part of the output */
+  struct reply reply; /* what the application said, as the loop has it */
+  bool chunked_out, until_close;
+  uint64_t body_sent; /* onto the wire: for the access log */
+  int file_fd;        /* a file part, sent after the memory part of the output */
   uint64_t file_off, file_left;
   struct buf after_file; /* output that follows the file part */
 
@@ -54,13 +46,24 @@ struct exchange {
   bool in_on_body;            /* its on_body runs: writes always have room */
   bool app_failed;            /* the request fails: fail_status says how */
   bool rule_logged;           /* the application broke a rule, and it was logged */
-  bool on_thread;             /* a blocking application's thread holds the request */
-  struct pool_thread *thread; /* that thread, once it runs the request */
-  struct exchange *pool_next; /* in the pool's queue */
-  volatile int thread_misuse; /* another thread called for the request */
+  atomic_int thread_misuse;   /* another thread called for the request */
   int fail_status;
   const char *fail_reason;
-  uint64_t start_ns;                     /* for the access log's request time */
+  uint64_t start_ns; /* for the access log's request time */
+
+  /* a blocking application's request (app_pool.c), from app_pool_start */
+  bool on_thread;             /* a pool thread holds the request (the loop's flag) */
+  atomic_bool calls_closed;   /* failed, or its client left: the thread's calls fail */
+  struct stage stage;         /* the thread's side of the response */
+  struct pool_thread *thread; /* the thread, once it runs the request */
+  struct exchange *pool_next; /* in the pool's queue, then its list for the loop */
+  /* under the pool's lock */
+  struct app_call *handed; /* a hand-over the loop has not answered */
+  struct app_call *to_run; /* ...nor started */
+  bool posted;             /* in the pool's list for the loop */
+  bool returned;           /* on_request returned returned_rc */
+  int returned_rc;
+
   alignas(max_align_t) char app_state[]; /* the application's request_size bytes */
 };
 

@@ -2,36 +2,11 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #include <unixcorn/app.h>
 
 #include "conn.h"
 #include "exchange.h"
-#include "grammar.h"
-
-/* Fields the server writes itself, or which would change the framing: each
- * of its own length, so most names are told apart by length alone. */
-static bool owned_field(const char *name, size_t len) {
-  const char *owned;
-  switch (len) {
-  case 4: owned = "date"; break;
-  case 6: owned = "server"; break;
-  case 10: owned = (name[0] | 0x20) == 'c' ? "connection" : "keep-alive"; break;
-  case 14: owned = "content-length"; break;
-  case 17: owned = "transfer-encoding"; break;
-  default: return false;
-  }
-  return strncasecmp(owned, name, len) == 0;
-}
-
-/* Whether every byte of s is of class cls. */
-static bool all_of_class(const char *s, size_t len, unsigned cls) {
-  unsigned all = cls;
-  for (size_t i = 0; i < len; i++)
-    all &= http_char_class[(unsigned char)s[i]];
-  return all != 0;
-}
 
 uint64_t respond_pending(const struct exchange *x) {
   const struct conn *c = x->conn;
@@ -50,53 +25,17 @@ static struct buf *tail(struct exchange *x) {
   return x->file_left > 0 ? &x->after_file : &x->conn->out;
 }
 
-int respond_start(struct exchange *x, int status) {
-  if (x->response != RESPONSE_NONE)
-    return UNIXCORN_ESTATE;
-  if (status < 200 || status > 599)
-    return UNIXCORN_EINVAL;
-  x->status = status;
-  x->response = RESPONSE_STARTED;
-  x->fields.len = 0;
-  return 0;
-}
-
-int respond_field(struct exchange *x, const char *name, size_t name_len,
-                  const char *value, size_t value_len) {
-  if (x->response != RESPONSE_STARTED)
-    return UNIXCORN_ESTATE;
-  if (name_len == 0 || !all_of_class(name, name_len, CHAR_TCHAR) ||
-      !all_of_class(value, value_len, CHAR_VALUE) || owned_field(name, name_len))
-    return UNIXCORN_EINVAL;
-  if (buf_reserve(&x->fields, name_len + value_len + 4) < 0)
-    return UNIXCORN_ENOMEM;
-  buf_append(&x->fields, name, name_len);
-  buf_append(&x->fields, ": ", 2);
-  buf_append(&x->fields, value, value_len);
-  buf_append(&x->fields, "\r\n", 2);
-  return 0;
-}
-
-int respond_length(struct exchange *x, uint64_t length) {
-  if (x->response != RESPONSE_STARTED)
-    return UNIXCORN_ESTATE;
-  if (length > UINT64_MAX / 2)
-    return UNIXCORN_EINVAL;
-  x->length_declared = true;
-  x->declared = length;
-  return 0;
-}
-
 /* The head goes out: its framing follows from what the application said.
  * ended: the application ends the response without having written. */
 static int send_head(struct exchange *x, bool ended) {
   struct conn *c = x->conn;
   bool http10 = x->req.version_minor == 0;
+  const struct reply *r = &x->reply;
   uint64_t length;
-  if (!status_has_body(x->status))
-    length = x->status == 304 && x->length_declared ? x->declared : RESPONSE_NO_LENGTH;
-  else if (x->length_declared)
-    length = x->declared;
+  if (!status_has_body(r->status))
+    length = r->status == 304 && r->length_declared ? r->declared : RESPONSE_NO_LENGTH;
+  else if (r->length_declared)
+    length = r->declared;
   else if (ended)
     length = 0;
   else if (http10)
@@ -106,9 +45,9 @@ static int send_head(struct exchange *x, bool ended) {
   if (length == RESPONSE_UNTIL_CLOSE)
     c->keep_alive = false;
   struct response_head h = {
-      .status = x->status,
-      .fields = x->fields.data,
-      .fields_len = x->fields.len,
+      .status = r->status,
+      .fields = r->fields.data,
+      .fields_len = r->fields.len,
       .content_length = length,
       .close = !c->keep_alive,
       .keep_alive_10 = c->keep_alive && http10,
@@ -116,21 +55,21 @@ static int send_head(struct exchange *x, bool ended) {
   if (response_head_format(&c->out, &h) < 0)
     return UNIXCORN_ENOMEM;
   x->chunked_out = length == RESPONSE_CHUNKED;
-  x->response = RESPONSE_HEAD;
+  x->reply.state = RESPONSE_HEAD;
   return 0;
 }
 
-/* What may be written now, before the bytes themselves. */
-static int body_allowed(struct exchange *x, uint64_t len) {
-  if (x->response == RESPONSE_NONE || x->response == RESPONSE_ENDED)
-    return UNIXCORN_ESTATE;
-  if (len > 0 && !status_has_body(x->status))
-    return UNIXCORN_ESTATE;
-  if (x->length_declared && len > x->declared - x->body_given)
-    return UNIXCORN_ELENGTH;
-  if (x->response == RESPONSE_STARTED)
-    return send_head(x, false);
-  return 0;
+/* Whether len body bytes may be written now; they are counted, and the head
+ * goes out first. Returns 1 when they are, 0 when none go on the wire (none
+ * given, or a HEAD request's), or an error. */
+static int body_given(struct exchange *x, uint64_t len) {
+  int err = reply_body_allowed(&x->reply, len);
+  if (err == 0 && x->reply.state == RESPONSE_STARTED)
+    err = send_head(x, false);
+  if (err < 0 || len == 0)
+    return err;
+  x->reply.given += len;
+  return !x->req.is_head;
 }
 
 static int chunk_size_line(struct buf *out, uint64_t len) {
@@ -140,14 +79,13 @@ static int chunk_size_line(struct buf *out, uint64_t len) {
 }
 
 int respond_write(struct exchange *x, const void *data, size_t len) {
-  if (!respond_has_room(x))
-    return UNIXCORN_EAGAIN;
-  int err = body_allowed(x, len);
-  if (err < 0 || len == 0)
+  return respond_has_room(x) ? respond_take(x, data, len) : UNIXCORN_EAGAIN;
+}
+
+int respond_take(struct exchange *x, const void *data, size_t len) {
+  int err = body_given(x, len);
+  if (err <= 0)
     return err;
-  x->body_given += len;
-  if (x->req.is_head)
-    return 0;
   struct buf *out = tail(x);
   if (buf_reserve(out, len + 32) < 0)
     return UNIXCORN_ENOMEM;
@@ -163,12 +101,9 @@ int respond_write(struct exchange *x, const void *data, size_t len) {
 int respond_file(struct exchange *x, int fd, uint64_t offset, uint64_t len) {
   if (x->file_left > 0 || !respond_has_room(x))
     return UNIXCORN_EAGAIN;
-  int err = body_allowed(x, len);
-  if (err < 0 || len == 0)
+  int err = body_given(x, len);
+  if (err <= 0)
     return err;
-  x->body_given += len;
-  if (x->req.is_head)
-    return 0;
   if (x->chunked_out && chunk_size_line(&x->conn->out, len) < 0)
     return UNIXCORN_ENOMEM;
   x->file_fd = fd;
@@ -181,17 +116,13 @@ int respond_file(struct exchange *x, int fd, uint64_t offset, uint64_t len) {
 }
 
 int respond_end(struct exchange *x) {
-  if (x->response == RESPONSE_NONE || x->response == RESPONSE_ENDED)
-    return UNIXCORN_ESTATE;
-  if (x->length_declared && x->body_given != x->declared && status_has_body(x->status))
-    return UNIXCORN_ELENGTH;
-  if (x->response == RESPONSE_STARTED) {
-    int err = send_head(x, true);
-    if (err < 0)
-      return err;
-  }
+  int err = reply_end_allowed(&x->reply);
+  if (err == 0 && x->reply.state == RESPONSE_STARTED)
+    err = send_head(x, true);
+  if (err < 0)
+    return err;
   if (x->chunked_out && !x->req.is_head && buf_append(tail(x), "0\r\n\r\n", 5) < 0)
     return UNIXCORN_ENOMEM;
-  x->response = RESPONSE_ENDED;
+  x->reply.state = RESPONSE_ENDED;
   return 0;
 }

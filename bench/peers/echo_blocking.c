@@ -1,7 +1,7 @@
 /* The echo as a blocking application (UNIXCORN_APP_BLOCKING): the same answer
- * as the built-in event echo, but each request runs on a --threads thread and
- * its calls are carried out by the event loop. Its rows next to the built-in
- * echo's price that hand-over. */
+ * as the built-in event echo, but each request runs on a --threads thread,
+ * whose calls are gathered there and handed over to the event loop at
+ * unixcorn_end. Its rows next to the built-in echo's price that hand-over. */
 #include <unixcorn/app.h>
 
 static int echo(unixcorn_request *r) {

@@ -207,7 +207,14 @@ void *unixcorn_request_state(const unixcorn_request *r);
  * with unixcorn_write and unixcorn_write_file, then unixcorn_end. The head
  * goes out with the first write, or with unixcorn_end. The server writes
  * Date, Server, Content-Length or Transfer-Encoding, and Connection itself;
- * for a HEAD request it sends the head alone, whatever is written. */
+ * for a HEAD request it sends the head alone, whatever is written.
+ *
+ * A blocking application's calls are checked on its thread, by the same
+ * rules, and gathered there: the head and up to 64 KiB of body go to the
+ * connection together, at unixcorn_end, at a write past those 64 KiB, at
+ * unixcorn_write_file, or at a zero-length write (which sends what was
+ * written so far at once, for a response that must not wait). Until then
+ * the head and what was written have not gone out. */
 
 /* Starts the response with status (200 to 599). Once per request. */
 int unixcorn_respond(unixcorn_request *r, int status);
@@ -225,14 +232,17 @@ int unixcorn_add_header(unixcorn_request *r, const char *name, size_t name_len,
 int unixcorn_set_length(unixcorn_request *r, uint64_t length);
 /* Body bytes, copied. An event application gets UNIXCORN_EAGAIN, with nothing
  * taken, while more than the output buffer waits for the client; on_writable
- * then calls it back. A blocking application waits instead. */
+ * then calls it back. A blocking application waits instead, in the write that
+ * hands its bytes over (see above). A zero-length write takes nothing, and
+ * sends the head if it has not gone out yet. */
 int unixcorn_write(unixcorn_request *r, const void *data, size_t len);
 /* len bytes of fd from offset, sent with sendfile(2) when the connection is
  * ready for them: the file must not shrink, and fd must stay open until
  * on_done. Same waiting rules as unixcorn_write. */
 int unixcorn_write_file(unixcorn_request *r, int fd, uint64_t offset, uint64_t len);
 /* The response is complete. With unixcorn_set_length, every declared byte
- * must have been written. */
+ * must have been written. A blocking application does not wait here: what it
+ * held goes out while its thread goes on. */
 int unixcorn_end(unixcorn_request *r);
 
 /* One call for a whole response from memory: status, an optional

@@ -27,10 +27,12 @@ static int text(unixcorn_request *r, int status, const char *body) {
   return unixcorn_send(r, status, "text/plain", body, strlen(body));
 }
 
-/* ---- blocking: sleeps ?ms=N, then answers with ?bytes=N bytes in 1000-byte
- * writes (the writes wait while the client is slow), and the thread's id. */
+/* ---- blocking: sleeps ?ms=N, then answers with ?bytes=N bytes in writes of
+ * ?piece=N bytes (1000 by default; the writes wait while the client is slow),
+ * chunked with ?chunked=1, and otherwise with the thread's id. */
 static int sleepy(unixcorn_request *r) {
   long ms = query_number(r, "ms", 0), bytes = query_number(r, "bytes", -1);
+  long piece = query_number(r, "piece", 1000);
   if (ms > 0)
     usleep((useconds_t)ms * 1000);
   if (bytes < 0) {
@@ -39,16 +41,16 @@ static int sleepy(unixcorn_request *r) {
              (unsigned long)pthread_self());
     return text(r, 200, line);
   }
-  static const char chunk[1000] = {0};
+  char *chunk = calloc(1, (size_t)piece);
   unixcorn_respond(r, 200);
-  unixcorn_set_length(r, (uint64_t)bytes);
-  for (long sent = 0; sent < bytes; sent += 1000) {
-    size_t n = bytes - sent < 1000 ? (size_t)(bytes - sent) : 1000;
-    int rc = unixcorn_write(r, chunk, n);
-    if (rc < 0)
-      return 500;
-  }
-  return unixcorn_end(r) == 0 ? 0 : 500;
+  if (!query_number(r, "chunked", 0))
+    unixcorn_set_length(r, (uint64_t)bytes);
+  int rc = 0;
+  for (long sent = 0; sent < bytes && rc == 0; sent += piece)
+    rc = unixcorn_write(r, chunk,
+                        bytes - sent < piece ? (size_t)(bytes - sent) : (size_t)piece);
+  free(chunk);
+  return rc == 0 && unixcorn_end(r) == 0 ? 0 : 500;
 }
 
 const struct unixcorn_app blocking = {
@@ -56,6 +58,43 @@ const struct unixcorn_app blocking = {
     .name = "blocking",
     .flags = UNIXCORN_APP_BLOCKING,
     .on_request = sleepy,
+};
+
+/* ---- blocking: answers, then holds its thread for ?ms=N before it
+ * returns: the answer must not wait for the return. */
+static int lingers(unixcorn_request *r) {
+  int rc = text(r, 200, "answered\n");
+  usleep((useconds_t)query_number(r, "ms", 0) * 1000);
+  return rc;
+}
+
+const struct unixcorn_app lingering = {
+    .version = UNIXCORN_APP_VERSION,
+    .name = "lingering",
+    .flags = UNIXCORN_APP_BLOCKING,
+    .on_request = lingers,
+};
+
+/* ---- blocking: a line, sent at once with a zero-length write, every ?ms=N
+ * for ?n=N lines. */
+static int ticks(unixcorn_request *r) {
+  long n = query_number(r, "n", 2), ms = query_number(r, "ms", 0);
+  int rc = unixcorn_respond(r, 200);
+  for (long i = 0; i < n && rc == 0; i++) {
+    if (i > 0)
+      usleep((useconds_t)ms * 1000);
+    rc = unixcorn_write(r, "tick\n", 5);
+    if (rc == 0)
+      rc = unixcorn_write(r, NULL, 0);
+  }
+  return rc == 0 && unixcorn_end(r) == 0 ? 0 : 500;
+}
+
+const struct unixcorn_app ticker = {
+    .version = UNIXCORN_APP_VERSION,
+    .name = "ticker",
+    .flags = UNIXCORN_APP_BLOCKING,
+    .on_request = ticks,
 };
 
 /* ---- rule breakers; each answers the request /ok well ---- */
@@ -108,6 +147,31 @@ static int too_short(unixcorn_request *r) {
   return 0;
 }
 
+/* Rules broken once body bytes were written (and, on a pool thread, staged
+ * there): the call says so itself, and the log shows what it returned. */
+static int header_after_body(unixcorn_request *r) {
+  if (ok_path(r))
+    return text(r, 200, "ok\n");
+  unixcorn_respond(r, 200);
+  unixcorn_write(r, "abc", 3);
+  int rc = unixcorn_add_header(r, "X-Late", 6, "1", 1);
+  unixcorn_log(UNIXCORN_LOG_WARNING, "unixcorn_add_header returned %d", rc);
+  unixcorn_end(r);
+  return 0;
+}
+
+static int too_long_after_body(unixcorn_request *r) {
+  if (ok_path(r))
+    return text(r, 200, "ok\n");
+  unixcorn_respond(r, 200);
+  unixcorn_set_length(r, 5);
+  unixcorn_write(r, "abc", 3);
+  int rc = unixcorn_write(r, "def", 3);
+  unixcorn_log(UNIXCORN_LOG_WARNING, "unixcorn_write returned %d", rc);
+  unixcorn_end(r);
+  return 0;
+}
+
 static int never_ends(unixcorn_request *r) {
   if (ok_path(r))
     return text(r, 200, "ok\n");
@@ -151,6 +215,8 @@ RULE_BREAKER(twice_event, twice, 0);
 RULE_BREAKER(too_long_event, too_long, 0);
 RULE_BREAKER(too_short_event, too_short, 0);
 RULE_BREAKER(never_ends_event, never_ends, 0);
+RULE_BREAKER(header_after_body_event, header_after_body, 0);
+RULE_BREAKER(too_long_after_body_event, too_long_after_body, 0);
 RULE_BREAKER(wrong_thread_event, wrong_thread, 0);
 RULE_BREAKER(crash_event, crash, 0);
 RULE_BREAKER(returns_404_event, returns_404, 0);
@@ -160,6 +226,8 @@ RULE_BREAKER(twice_blocking, twice, UNIXCORN_APP_BLOCKING);
 RULE_BREAKER(too_long_blocking, too_long, UNIXCORN_APP_BLOCKING);
 RULE_BREAKER(too_short_blocking, too_short, UNIXCORN_APP_BLOCKING);
 RULE_BREAKER(never_ends_blocking, never_ends, UNIXCORN_APP_BLOCKING);
+RULE_BREAKER(header_after_body_blocking, header_after_body, UNIXCORN_APP_BLOCKING);
+RULE_BREAKER(too_long_after_body_blocking, too_long_after_body, UNIXCORN_APP_BLOCKING);
 RULE_BREAKER(wrong_thread_blocking, wrong_thread, UNIXCORN_APP_BLOCKING);
 RULE_BREAKER(crash_blocking, crash, UNIXCORN_APP_BLOCKING);
 RULE_BREAKER(returns_404_blocking, returns_404, UNIXCORN_APP_BLOCKING);

@@ -135,6 +135,70 @@ def test_a_blocking_write_waits_for_a_slow_reader(start_server):
     assert error_lines(srv) == []
 
 
+@pytest.mark.parametrize("query", ["", "&chunked=1", "&piece=100000", "&piece=100000&chunked=1"],
+                         ids=["small-writes", "small-writes-chunked", "large-writes",
+                              "large-writes-chunked"])
+def test_a_blocking_write_holds_its_thread_while_the_reader_is_slow(start_server, query):
+    srv = start_server("--threads", "1", app("blocking"))
+    size = 8 << 20
+    slow = srv.connect(30)
+    slow.sendall(request_bytes("GET", "/?bytes=%d%s" % (size, query)))
+    time.sleep(0.5)  # the output and the socket fill up
+    queued = srv.connect(30)
+    queued.sendall(request_bytes("GET", "/?ms=1"))
+    # Writes the thread holds back are bounded: once they are full, the one
+    # thread waits for the reader, and the next request waits for the thread.
+    assert_silent(queued, 1.0)
+    resp = Reader(slow).response()
+    assert resp.status == 200 and resp.body == bytes(size)
+    assert (resp.header("transfer-encoding") == "chunked") == ("chunked" in query)
+    after = Reader(queued).response()
+    assert after.status == 200 and after.body.startswith(b"slept 1 ms")
+    assert error_lines(srv) == []
+
+
+def test_a_blocking_write_to_a_client_that_left_frees_its_thread(start_server):
+    srv = start_server("--threads", "1", app("blocking"))
+    gone = srv.connect(30)
+    gone.sendall(request_bytes("GET", "/?bytes=%d" % (8 << 20)))
+    time.sleep(0.5)  # the thread waits for room
+    gone.close()
+    # Its write fails (the app answers 500 to that, to no one), and the one
+    # thread serves the next request.
+    resp = get(srv, "/?ms=1", timeout=10)
+    assert resp.status == 200 and resp.body.startswith(b"slept 1 ms")
+    assert error_lines(srv) == []
+
+
+def test_a_blocking_answer_goes_out_at_its_end_not_at_the_return(start_server):
+    srv = start_server("--threads", "1", app("lingering"))
+    s = srv.connect(30)
+    started = time.monotonic()
+    s.sendall(request_bytes("GET", "/?ms=3000"))
+    resp = Reader(s).response()
+    assert resp.status == 200 and resp.body == b"answered\n"
+    assert time.monotonic() - started < 2.0
+    # The thread still lingers in on_request: the next request waits for it.
+    started = time.monotonic()
+    s.sendall(request_bytes("GET", "/?ms=0"))
+    assert Reader(s).response().body == b"answered\n"
+    assert time.monotonic() - started > 0.5
+
+
+def test_a_zero_length_blocking_write_sends_what_was_written_at_once(start_server):
+    srv = start_server("--threads", "1", app("ticker"))
+    s = srv.connect(30)
+    r = Reader(s)
+    started = time.monotonic()
+    s.sendall(request_bytes("GET", "/?n=2&ms=3000"))
+    head = r.read_until(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ") and b"Transfer-Encoding: chunked" in head
+    assert r.read_until(b"tick\n\r\n") == b"5\r\ntick\n\r\n"
+    assert time.monotonic() - started < 2.0  # not held until the thread wrote more
+    assert r.read_until(b"0\r\n\r\n") == b"5\r\ntick\n\r\n0\r\n\r\n"
+    assert time.monotonic() - started > 2.5
+
+
 def test_a_stuck_blocking_request_is_named_when_timeout_aborts_the_worker(start_server):
     srv = start_server("--threads", "1", "--timeout", "2", app("blocking"))
     old = srv.worker_pid()
@@ -199,6 +263,28 @@ def test_a_rule_broken_after_the_head_closes_the_connection(start_server, kind, 
     assert rest in (b"abc", b"4\r\nhalf\r\n"), rest
     assert wait_until(lambda: error_lines(srv))
     assert [l.split("application: ")[1] for l in error_lines(srv)] == ["%s (GET /x)" % rule]
+    assert get(srv, "/ok").body == b"ok\n"
+
+
+@pytest.mark.parametrize("kind", ["event", "blocking"])
+@pytest.mark.parametrize("name,rule,call,code,rest", [
+    ("header_after_body", "a header field after the head went out", "unixcorn_add_header",
+     -2, b"3\r\nabc\r\n"),
+    ("too_long_after_body", "a body longer or shorter than it declared", "unixcorn_write",
+     -4, b"abc"),
+], ids=["header", "too-long"])
+def test_a_rule_broken_after_body_bytes_sends_them_then_closes(
+        start_server, kind, name, rule, call, code, rest):
+    srv = start_server("--threads", "2", app(name + "_" + kind))
+    r = pipelined_after(srv, "/x")
+    r.sock.settimeout(10)
+    head = r.read_until(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ") and b"X-Late" not in head
+    assert r.read_to_eof() == rest  # what was written before, then the close
+    assert wait_until(lambda: error_lines(srv))
+    assert [l.split("application: ")[1] for l in error_lines(srv)] == ["%s (GET /x)" % rule]
+    # The call that broke the rule returned its error itself.
+    assert log_search(srv, r"\[WARNING\] application: %s returned %d\n" % (call, code))
     assert get(srv, "/ok").body == b"ok\n"
 
 
