@@ -14,6 +14,7 @@
 #include "bufpool.h"
 #include "conn.h"
 #include "http1.h"
+#include "request_id.h"
 #include "spool.h"
 
 struct conn;
@@ -61,6 +62,7 @@ struct exchange {
   int fail_status;
   const char *fail_reason;
   uint64_t start_ns;                     /* for the access log's request time */
+  struct request_id id;                  /* assigned once the head is in, or it fails */
   alignas(max_align_t) char app_state[]; /* the application's request_size bytes */
 };
 

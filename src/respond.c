@@ -74,6 +74,8 @@ int respond_field(struct exchange *x, const char *name, size_t name_len,
   buf_append(&x->fields, ": ", 2);
   buf_append(&x->fields, value, value_len);
   buf_append(&x->fields, "\r\n", 2);
+  if (name_len == 12 && strncasecmp(name, "x-request-id", 12) == 0)
+    x->id.app_set = true; /* the application's own goes out instead */
   return 0;
 }
 
@@ -112,6 +114,8 @@ static int send_head(struct exchange *x, bool ended) {
       .content_length = length,
       .close = !c->keep_alive,
       .keep_alive_10 = c->keep_alive && http10,
+      .request_id = x->id.app_set ? NULL : x->id.text,
+      .request_id_len = x->id.len,
   };
   if (response_head_format(&c->out, &h) < 0)
     return UNIXCORN_ENOMEM;

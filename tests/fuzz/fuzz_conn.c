@@ -292,7 +292,8 @@ static void mask_after(struct buf *b, const char *mark, char until) {
       *p = '-';
 }
 
-/* What may depend on the cut: the Date, a 100 Continue that an error drops
+/* What may depend on the cut: the Date, the request ID (a generated one is
+ * another on every run), a 100 Continue that an error drops
  * unless it was read already, and which error a bad request gets (the check
  * that trips first: "HTTP/2.0%" gets 505 whole, 400 cut after the 0). An
  * error response, always the last, is cut to its "HTTP/1.1 ". */
@@ -306,6 +307,7 @@ static void normalize(struct buf *b) {
     b->len -= sizeof cont - 1;
   }
   mask_after(b, "\r\nDate: ", '\r');
+  mask_after(b, "\r\nX-Request-ID: ", '\r');
   for (p = b->data; (p = memmem(p, b->len - (size_t)(p - b->data), "HTTP/1.1 ", 9)); p++)
     last = p;
   if (last != NULL && last + 9 < b->data + b->len && last[9] >= '4')

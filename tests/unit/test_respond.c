@@ -121,10 +121,17 @@ static struct driver *serve(const char *req) {
   return &d;
 }
 
-/* The sent bytes after the Date line, which changes with the clock. */
+/* The sent bytes after the Date line, which changes with the clock, and the
+ * X-Request-ID line after it, which changes with every request: made by the
+ * server here, 32 hex digits. */
 static const char *after_date(struct driver *d) {
   const char *p = strstr(d->sent.data, "\r\nDate: ");
-  return p ? strstr(p + 2, "\r\n") + 2 : d->sent.data;
+  if (p == NULL)
+    return d->sent.data;
+  p = strstr(p + 2, "\r\n") + 2;
+  CHECK(strncmp(p, "X-Request-ID: ", 14) == 0);
+  CHECK(strspn(p + 14, "0123456789abcdef") == 32 && strncmp(p + 46, "\r\n", 2) == 0);
+  return strncmp(p, "X-Request-ID: ", 14) == 0 ? p + 48 : p;
 }
 
 static void test_declared_length(void) {
