@@ -226,7 +226,7 @@ static void put_request_line(struct sink *k, const struct access_entry *e) {
 static void put_path(struct sink *k, bool json, const struct access_entry *e) {
   const char *t = e->target;
   if (t == NULL) {
-    put_string(k, json, NULL, 0, 0);
+    put_string(k, json, NULL, 0, CAP_TARGET);
     return;
   }
   size_t start = target_path_start(t, e->target_len);
