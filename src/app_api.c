@@ -13,6 +13,7 @@
 #include "app_stage.h"
 #include "conn.h"
 #include "exchange.h"
+#include "grammar.h"
 #include "log.h"
 #include "respond.h"
 
@@ -35,21 +36,9 @@ unixcorn_str unixcorn_target(const unixcorn_request *r) {
   return str(&X(r)->req, X(r)->req.target, true);
 }
 
-/* Where the path starts: after "scheme://authority" in absolute-form. */
-static size_t path_start(const char *t, size_t len) {
-  const char *sep = memchr(t, ':', len);
-  if (t[0] == '/' || t[0] == '*' || sep == NULL || len - (size_t)(sep - t) < 3 ||
-      memcmp(sep, "://", 3) != 0)
-    return 0;
-  size_t i = (size_t)(sep - t) + 3;
-  while (i < len && t[i] != '/' && t[i] != '?')
-    i++;
-  return i;
-}
-
 unixcorn_str unixcorn_path(const unixcorn_request *r) {
   unixcorn_str t = unixcorn_target(r);
-  size_t start = path_start(t.ptr, t.len);
+  size_t start = target_path_start(t.ptr, t.len);
   const char *q = memchr(t.ptr + start, '?', t.len - start);
   size_t end = q ? (size_t)(q - t.ptr) : t.len;
   if (end == start) { /* "http://host" or "http://host?q" */
@@ -138,6 +127,11 @@ unixcorn_str unixcorn_client(const unixcorn_request *r) {
   size_t len;
   const char *addr = exchange_client(x, &len);
   unixcorn_str out = {addr, len};
+  return out;
+}
+
+unixcorn_str unixcorn_request_id(const unixcorn_request *r) {
+  unixcorn_str out = {X(r)->id.text, X(r)->id.len};
   return out;
 }
 

@@ -96,8 +96,9 @@ struct config {
   char forwarded_allow[CONFIG_MAX_PROXIES][CONFIG_IP_MAX];
   size_t nforwarded_allow;
   bool forwarded_allow_all;
-  const char *access_logfile; /* NULL: off */
-  const char *error_logfile;  /* NULL or "-": stderr */
+  const char *access_logfile;   /* NULL: off */
+  const char *access_logformat; /* NULL: the default line; "json"; or atoms */
+  const char *error_logfile;    /* NULL or "-": stderr */
   enum log_level log_level;
   struct config_settings settings; /* what the values above were built from */
 };

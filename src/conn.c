@@ -129,6 +129,11 @@ static void log_request(struct conn *c) {
       .has_cred = c->peer.has_cred,
       .pid = c->peer.pid,
       .uid = c->peer.uid,
+      .request_id = x->id.text,
+      .request_id_len = x->id.len,
+      .req = r,
+      .resp_fields = x->reply.fields.data,
+      .resp_fields_len = x->reply.fields.len,
   };
   log_access(&e);
 }
@@ -145,9 +150,15 @@ static void fail_request(struct conn *c, int status, const char *reason) {
   bool head_out = x != NULL && x->reply.state >= RESPONSE_HEAD;
   c->keep_alive = false;
   c->failed = true;
+  if (x != NULL && !head_out) { /* what the application had set never goes out */
+    x->reply.fields.len = 0;
+    if (x->id.len == 0)
+      request_id_assign(&x->id, &x->req, x->peer.trusted);
+  }
   if (!head_out) {
     c->out.len = c->out_pos; /* drop an unsent 100 Continue */
-    if (response_error_format(&c->out, status, reason) < 0)
+    if (response_error_format(&c->out, status, reason, x ? x->id.text : NULL,
+                              x ? x->id.len : 0) < 0)
       c->out.len = c->out_pos;
   }
   if (x != NULL && !head_out) {
@@ -201,6 +212,7 @@ static void head_done(struct conn *c) {
   struct exchange *x = c->x;
   const struct request *r = &x->req;
   set_state(c, CONN_BODY);
+  request_id_assign(&x->id, r, x->peer.trusted);
   c->client_closes = r->client_closes;
   c->keep_alive = r->keep_alive && c->env->cfg->keepalive_ms > 0 && !c->env->stopping;
   if (r->expect_continue && r->version_minor >= 1 &&

@@ -51,6 +51,7 @@ struct exchange *exchange_take(struct conn_env *env, struct conn *c,
   x->fail_status = 0;
   x->fail_reason = NULL;
   x->start_ns = log_access_enabled() ? exchange_clock_ns() : 0;
+  x->id.len = 0;
   memset(x->app_state, 0, env->app->desc->request_size);
   return x;
 }

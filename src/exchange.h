@@ -17,6 +17,7 @@
 #include "conn.h"
 #include "http1.h"
 #include "reply.h"
+#include "request_id.h"
 #include "spool.h"
 
 struct conn;
@@ -49,7 +50,8 @@ struct exchange {
   atomic_int thread_misuse;   /* another thread called for the request */
   int fail_status;
   const char *fail_reason;
-  uint64_t start_ns; /* for the access log's request time */
+  uint64_t start_ns;    /* for the access log's request time */
+  struct request_id id; /* assigned once the head is in, or it fails */
 
   /* a blocking application's request (app_pool.c), from app_pool_start */
   bool on_thread;             /* a pool thread holds the request (the loop's flag) */

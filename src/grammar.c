@@ -209,6 +209,17 @@ enum target_form target_form(const char *t, size_t len) {
   return authority_valid(t, end, &rules) ? TARGET_AUTHORITY : TARGET_INVALID;
 }
 
+size_t target_path_start(const char *t, size_t len) {
+  const char *sep = len > 0 ? memchr(t, ':', len) : NULL;
+  if (sep == NULL || t[0] == '/' || t[0] == '*' || len - (size_t)(sep - t) < 3 ||
+      memcmp(sep, "://", 3) != 0)
+    return 0;
+  size_t i = (size_t)(sep - t) + 3;
+  while (i < len && t[i] != '/' && t[i] != '?')
+    i++;
+  return i;
+}
+
 bool host_value_valid(const char *v, size_t len) {
   struct authority_rules rules = {0};
   size_t i = 0;

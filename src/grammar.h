@@ -58,6 +58,10 @@ enum target_form {
  * (RFC 9110, section 4.2). */
 enum target_form target_form(const char *t, size_t len);
 
+/* Where a target's path starts: after "scheme://authority" in absolute-form,
+ * else at 0. Its query is what follows the first '?' from there. */
+size_t target_path_start(const char *t, size_t len);
+
 /* A Host field value: uri-host [ ":" port ], or empty (RFC 9112, 3.2). */
 bool host_value_valid(const char *v, size_t len);
 

@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #define ACCESS_BUF_SIZE (64 * 1024)
-#define ACCESS_LINE_MAX 4096
 
 struct log_file {
   const char *path; /* NULL: the standard stream in fd */
@@ -152,30 +151,12 @@ void log_flush(void) {
   access_len = 0;
 }
 
-/* Appends a quoted field, escaping what would let a client forge log lines. */
-static size_t put_quoted(char *out, size_t room, const char *s, size_t len) {
-  static const char hex[] = "0123456789abcdef";
-  size_t n = 0;
-  if (s == NULL) {
-    s = "-";
-    len = 1;
-  }
-  for (size_t i = 0; i < len && n + 4 < room; i++) {
-    unsigned char ch = (unsigned char)s[i];
-    if (ch == '"' || ch == '\\' || ch < 0x20 || ch >= 0x7f) {
-      out[n++] = '\\';
-      out[n++] = 'x';
-      out[n++] = hex[ch >> 4];
-      out[n++] = hex[ch & 15];
-    } else {
-      out[n++] = (char)ch;
-    }
-  }
-  return n;
+const char *cached_strftime(struct cached_time *c, const char *fmt, size_t *len) {
+  return cached_strftime_at(c, fmt, time(NULL), len);
 }
 
-const char *cached_strftime(struct cached_time *c, const char *fmt, size_t *len) {
-  time_t now = time(NULL);
+const char *cached_strftime_at(struct cached_time *c, const char *fmt, time_t now,
+                               size_t *len) {
   if (c->len == 0 || now != c->sec) {
     struct tm tm;
     gmtime_r(&now, &tm);
@@ -186,46 +167,10 @@ const char *cached_strftime(struct cached_time *c, const char *fmt, size_t *len)
   return c->text;
 }
 
-static size_t put_time(char *out, size_t room) {
-  static struct cached_time clock;
-  size_t len;
-  const char *text = cached_strftime(&clock, "[%d/%b/%Y:%H:%M:%S +0000]", &len);
-  size_t n = len < room ? len : room;
-  memcpy(out, text, n);
-  return n;
-}
-
-#define APPEND(...)                                                                      \
-  do {                                                                                   \
-    int m_ = snprintf(line + n, sizeof line - n, __VA_ARGS__);                           \
-    n = (m_ < 0 || (size_t)m_ >= sizeof line - n) ? sizeof line - 1 : n + (size_t)m_;    \
-  } while (0)
-
-/* Combined log format, then the request time in seconds, then for Unix-socket
- * peers the client's pid and uid. */
 void log_access(const struct access_entry *e) {
   if (access_log.fd < 0)
     return;
-  char line[ACCESS_LINE_MAX];
-  size_t n = put_quoted(line, 256, e->host, e->host_len);
-  APPEND(" - - ");
-  n += put_time(line + n, sizeof line - n);
-  APPEND(" \"");
-  n += put_quoted(line + n, 1024, e->method, e->method_len);
-  APPEND(" ");
-  n += put_quoted(line + n, 1536, e->target, e->target_len);
-  APPEND(" HTTP/%u.%u\" %d %llu \"", e->version_major, e->version_minor, e->status,
-         (unsigned long long)e->body_bytes);
-  n += put_quoted(line + n, 512, e->referer, e->referer_len);
-  APPEND("\" \"");
-  n += put_quoted(line + n, 512, e->user_agent, e->user_agent_len);
-  APPEND("\" %llu.%06llu", (unsigned long long)(e->duration_us / 1000000),
-         (unsigned long long)(e->duration_us % 1000000));
-  if (e->has_cred)
-    APPEND(" pid=%ld uid=%lu", (long)e->pid, (unsigned long)e->uid);
-  line[n++] = '\n';
-  if (access_len + n > sizeof access_buf)
+  if (access_len + ACCESS_LINE_MAX > sizeof access_buf)
     log_flush();
-  memcpy(access_buf + access_len, line, n);
-  access_len += n;
+  access_len += access_log_line(e, access_buf + access_len);
 }

@@ -9,6 +9,8 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "access_log.h"
+
 enum log_level {
   LOG_LEVEL_DEBUG,
   LOG_LEVEL_INFO,
@@ -38,24 +40,6 @@ int log_enabled(enum log_level level);
 /* The error log's descriptor, for a signal handler's last words. */
 int log_error_fd(void);
 
-/* One finished request, as the access log sees it. Strings need not be
- * NUL-terminated; a NULL pointer is logged as "-". */
-struct access_entry {
-  const char *host;
-  size_t host_len;
-  const char *method, *target;
-  size_t method_len, target_len;
-  unsigned version_major, version_minor;
-  int status;
-  uint64_t body_bytes;
-  const char *referer, *user_agent;
-  size_t referer_len, user_agent_len;
-  uint64_t duration_us;
-  int has_cred; /* Unix-socket peer: pid and uid known from SO_PEERCRED */
-  pid_t pid;
-  uid_t uid;
-};
-
 /* strftime of the current UTC second, redone only when the second changes. */
 struct cached_time {
   time_t sec;
@@ -63,8 +47,12 @@ struct cached_time {
   char text[64];
 };
 const char *cached_strftime(struct cached_time *c, const char *fmt, size_t *len);
+/* The same for the second now, which the caller read. */
+const char *cached_strftime_at(struct cached_time *c, const char *fmt, time_t now,
+                               size_t *len);
 
 int log_access_enabled(void);
+/* A line in the access log's format (access_log_use), buffered. */
 void log_access(const struct access_entry *e);
 void log_flush(void);
 

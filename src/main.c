@@ -79,6 +79,11 @@ static int open_files(const struct config *cfg, bool child) {
     fprintf(stderr, "unixcorn: cannot open log file %s: %s\n", failed, strerror(-rc));
     return child ? WORKER_BOOT_FAILED : 1;
   }
+  char why[CONFIG_ERR_MAX];
+  if (access_log_use(cfg->access_logformat, why, sizeof why) < 0) { /* checked before */
+    log_error("--access-logformat: %s", why);
+    return child ? WORKER_BOOT_FAILED : 1;
+  }
   rc = spool_check_dir(cfg->tmp_dir);
   if (rc < 0) {
     log_error("--tmp-dir %s: cannot create temporary files there: %s", cfg->tmp_dir,

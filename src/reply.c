@@ -36,6 +36,7 @@ void reply_reset(struct reply *r) {
   r->length_declared = false;
   r->declared = r->given = 0;
   r->fields.len = 0;
+  r->own_request_id = false;
 }
 
 int reply_start(struct reply *r, int status) {
@@ -46,6 +47,7 @@ int reply_start(struct reply *r, int status) {
   r->status = status;
   r->state = RESPONSE_STARTED;
   r->fields.len = 0;
+  r->own_request_id = false;
   return 0;
 }
 
@@ -62,6 +64,8 @@ int reply_field(struct reply *r, const char *name, size_t name_len, const char *
   buf_append(&r->fields, ": ", 2);
   buf_append(&r->fields, value, value_len);
   buf_append(&r->fields, "\r\n", 2);
+  if (name_len == 12 && strncasecmp(name, "x-request-id", 12) == 0)
+    r->own_request_id = true;
   return 0;
 }
 
@@ -100,5 +104,7 @@ int reply_take_head(struct reply *dst, const struct reply *src) {
   if (err == 0 && src->fields.len > 0 &&
       buf_append(&dst->fields, src->fields.data, src->fields.len) < 0)
     err = UNIXCORN_ENOMEM;
+  if (err == 0)
+    dst->own_request_id = src->own_request_id;
   return err;
 }

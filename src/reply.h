@@ -27,9 +27,10 @@ struct reply {
   int status;
   uint8_t state; /* enum response_state */
   bool length_declared;
-  uint64_t declared; /* with length_declared */
-  uint64_t given;    /* body bytes the application gave, HEAD or not */
-  struct buf fields; /* its header fields, as "Name: value\r\n" */
+  uint64_t declared;   /* with length_declared */
+  uint64_t given;      /* body bytes the application gave, HEAD or not */
+  struct buf fields;   /* its header fields, as "Name: value\r\n" */
+  bool own_request_id; /* fields has an X-Request-ID: the server adds none */
 };
 
 /* A fresh reply for the next request; the fields' buffer is kept. */

@@ -51,6 +51,8 @@ static int send_head(struct exchange *x, bool ended) {
       .content_length = length,
       .close = !c->keep_alive,
       .keep_alive_10 = c->keep_alive && http10,
+      .request_id = r->own_request_id ? NULL : x->id.text,
+      .request_id_len = x->id.len,
   };
   if (response_head_format(&c->out, &h) < 0)
     return UNIXCORN_ENOMEM;

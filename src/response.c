@@ -88,7 +88,8 @@ int response_head_format(struct buf *out, const struct response_head *h) {
   size_t date_len, fields_len = h->fields ? h->fields_len : 0;
   const char *date = date_header(&date_len);
   const char *reason = h->status == 200 ? NULL : http_reason(h->status);
-  int err = buf_reserve(out, 256 + date_len + fields_len);
+  size_t id_len = h->request_id ? h->request_id_len : 0;
+  int err = buf_reserve(out, 256 + date_len + fields_len + id_len);
   if (err < 0)
     return err;
   char *p = out->data + out->len;
@@ -102,6 +103,11 @@ int response_head_format(struct buf *out, const struct response_head *h) {
     p = PUT_LITERAL(p, "\r\n" SERVER_HEADER);
   }
   p = put(p, date, date_len);
+  if (id_len > 0) {
+    p = PUT_LITERAL(p, "X-Request-ID: ");
+    p = put(p, h->request_id, id_len);
+    p = PUT_LITERAL(p, "\r\n");
+  }
   if (fields_len > 0)
     p = put(p, h->fields, fields_len);
   if (h->content_length == RESPONSE_CHUNKED) {
@@ -121,7 +127,8 @@ int response_head_format(struct buf *out, const struct response_head *h) {
   return 0;
 }
 
-int response_error_format(struct buf *out, int status, const char *detail) {
+int response_error_format(struct buf *out, int status, const char *detail,
+                          const char *request_id, size_t request_id_len) {
   char body[256];
   int n = snprintf(body, sizeof body, "%d %s: %s\n", status, http_reason(status), detail);
   if (n < 0 || (size_t)n >= sizeof body)
@@ -133,6 +140,8 @@ int response_error_format(struct buf *out, int status, const char *detail) {
       .fields_len = sizeof type - 1,
       .content_length = (uint64_t)n,
       .close = true,
+      .request_id = request_id,
+      .request_id_len = request_id_len,
   };
   int err = response_head_format(out, &h);
   return err < 0 ? err : buf_append(out, body, (size_t)n);

@@ -25,6 +25,8 @@ struct response_head {
   uint64_t content_length; /* or RESPONSE_CHUNKED / UNTIL_CLOSE / NO_LENGTH */
   bool close;              /* Connection: close */
   bool keep_alive_10;      /* Connection: keep-alive, for an HTTP/1.0 client */
+  const char *request_id;  /* X-Request-ID, with request_id_len bytes; or NULL */
+  size_t request_id_len;
 };
 
 /* 1xx, 204 and 304 responses have no body (RFC 9110, section 6.4.1). */
@@ -36,7 +38,9 @@ static inline bool status_has_body(int status) {
 const char *http_reason(int status);
 /* Appends the head to out. Returns 0 or -ENOMEM. */
 int response_head_format(struct buf *out, const struct response_head *h);
-/* A whole error response: status, a one-line text body, Connection: close. */
-int response_error_format(struct buf *out, int status, const char *detail);
+/* A whole error response: status, a one-line text body, Connection: close,
+ * and the request's ID (request_id NULL: none). */
+int response_error_format(struct buf *out, int status, const char *detail,
+                          const char *request_id, size_t request_id_len);
 
 #endif

@@ -23,14 +23,17 @@ static void say(int fd, const char *s, size_t n) {
   }
 }
 
+/* One line a request, with its ID, to find it in the access log and the
+ * proxy's (the ID is assigned once the head is in: "-" before). */
 static void dump_request(int fd, const char *label, const struct exchange *x) {
   const struct request *r = &x->req;
-  char line[600], from[PEER_TEXT_MAX];
-  int n =
-      snprintf(line, sizeof line, "  %s: %.*s %.*s (from %s)\n", label,
-               (int)r->method.len, r->method.len ? request_str(r, r->method) : "",
-               (int)(r->target.len < 512 ? r->target.len : 512),
-               r->target.len ? request_str(r, r->target) : "", peer_text(&x->peer, from));
+  char line[1024], from[PEER_TEXT_MAX];
+  int n = snprintf(line, sizeof line, "  %s: %.*s %.*s (from %s) request_id=%s\n", label,
+                   (int)(r->method.len < 64 ? r->method.len : 64),
+                   r->method.len ? request_str(r, r->method) : "",
+                   (int)(r->target.len < 512 ? r->target.len : 512),
+                   r->target.len ? request_str(r, r->target) : "",
+                   peer_text(&x->peer, from), x->id.len ? x->id.text : "-");
   if (n > 0)
     say(fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }

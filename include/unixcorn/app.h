@@ -196,6 +196,16 @@ void unixcorn_peer(const unixcorn_request *r, struct unixcorn_peer *out);
  * --forwarded-allow-ips trusts (every Unix-socket peer), the address its
  * X-Forwarded-For names. "unix" for a Unix-socket peer without one. */
 unixcorn_str unixcorn_client(const unixcorn_request *r);
+/* The request's ID: the X-Request-ID field of a peer that
+ * --forwarded-allow-ips trusts (every Unix-socket peer), when it is 20 to 200
+ * ASCII letters, digits, '+', '/', '=' or '-'; otherwise one the server made,
+ * 32 hex digits unique to the request. The response carries it as
+ * X-Request-ID, unless the application adds an X-Request-ID field of its own;
+ * the access log and a worker's last words name the request by it. Put it in
+ * your own log lines to find them again. Never absent, and the same on every
+ * call. (Newer than the calls above: a server without it refuses, at load, an
+ * application that calls it, naming the symbol.) */
+unixcorn_str unixcorn_request_id(const unixcorn_request *r);
 
 /* What init set, and the request's own state (request_size bytes). */
 void *unixcorn_app_data(const unixcorn_request *r);

@@ -97,6 +97,21 @@ const struct unixcorn_app ticker = {
     .on_request = ticks,
 };
 
+/* ---- request_id: answers with the request's ID, and logs it, from a pool
+ * thread (the call is the request owner's, as any other). */
+static int answer_request_id(unixcorn_request *r) {
+  unixcorn_str id = unixcorn_request_id(r);
+  unixcorn_log(UNIXCORN_LOG_INFO, "request_id=%.*s", (int)id.len, id.ptr);
+  return unixcorn_send(r, 200, "text/plain", id.ptr, id.len);
+}
+
+const struct unixcorn_app request_id = {
+    .version = UNIXCORN_APP_VERSION,
+    .name = "request_id",
+    .flags = UNIXCORN_APP_BLOCKING,
+    .on_request = answer_request_id,
+};
+
 /* ---- rule breakers; each answers the request /ok well ---- */
 
 static int ok_path(unixcorn_request *r) {

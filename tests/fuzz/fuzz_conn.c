@@ -1,8 +1,9 @@
 /* libFuzzer target: arbitrary client bytes through the connection state machine
  * the server runs (conn.c on http1.c and llhttp, with the echo application or
- * inspect, whose every document must be well-formed JSON),
- * driven as tests/unit/driver.c does, under small limits. The first bytes
- * choose the configuration, how the client cuts its writes, and two events at
+ * inspect, whose every document must be well-formed JSON), with its access
+ * log (JSON with inspect, every atom of the text form with echo: each line
+ * whole and escaped), driven as tests/unit/driver.c does, under small limits. The first
+ * bytes choose the configuration, how the client cuts its writes, and two events at
  * chosen points: a timeout, a graceful stop, EOF, a client that stops or
  * resumes reading, a broken connection, or a burst of filler bytes (inputs are
  * short, and bodies past 16 KiB go to a temporary file).
@@ -25,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "driver.h"
@@ -206,13 +208,47 @@ static void run(struct fuzz *f, const uint8_t *events) {
   INVARIANT(conn_done(&f->d.conn) && !conn_output(&f->d.conn, &o));
 }
 
-/* Both logs go to /dev/null, at the debug level: formatted, never seen. */
+/* Every atom there is, for the access log's text form. */
+#define EVERY_ATOM                                                                       \
+  "%(h)s %(l)s %(u)s %(t)s \"%(r)s\" %(m)s %(U)s %(q)s %(H)s %(s)s %(b)s %(B)s "         \
+  "\"%(f)s\" \"%(a)s\" %(T)s %(D)s %(M)s %(L)s %(p)s %({user-agent}i)s "                 \
+  "%({x-request-id}i)s %({content-type}o)s %({x-request-id}o)s %(request_id)s "          \
+  "%(peer_pid)s %(peer_uid)s"
+
+static int access_fd = -1;
+
+/* The error log goes to /dev/null, at the debug level: formatted, never seen.
+ * The access log goes to a memory file, read after each connection. */
 static void open_logs(void) {
   static bool opened;
   const char *failed;
-  if (!opened && log_open("/dev/null", "/dev/null", LOG_LEVEL_DEBUG, &failed) < 0)
+  char path[64];
+  if (opened)
+    return;
+  access_fd = memfd_create("fuzz-access-log", MFD_CLOEXEC);
+  snprintf(path, sizeof path, "/proc/self/fd/%d", access_fd);
+  if (access_fd < 0 || log_open("/dev/null", path, LOG_LEVEL_DEBUG, &failed) < 0)
     abort();
   opened = true;
+}
+
+/* What the connection logged: whole lines of at most ACCESS_LINE_MAX bytes,
+ * each one JSON text (the JSON form), or printable ASCII alone (every atom in
+ * the text form), whatever the client sent. */
+static void check_access_log(bool json) {
+  log_flush();
+  off_t size = lseek(access_fd, 0, SEEK_END);
+  char *text = malloc((size_t)size + 1);
+  INVARIANT(size >= 0 && text != NULL && pread(access_fd, text, (size_t)size, 0) == size);
+  for (const char *p = text, *end = text + size, *nl; p < end; p = nl + 1) {
+    nl = memchr(p, '\n', (size_t)(end - p));
+    INVARIANT(nl != NULL && nl - p < ACCESS_LINE_MAX);
+    INVARIANT(!json || json_valid(p, (size_t)(nl - p)));
+    for (const char *c = p; !json && c < nl; c++)
+      INVARIANT(*c >= 0x20 && *c < 0x7f);
+  }
+  free(text);
+  INVARIANT(ftruncate(access_fd, 0) == 0);
 }
 
 static int lowest_free_fd(void) {
@@ -264,6 +300,9 @@ static void connection(const uint8_t *h, const char *data, size_t len, struct bu
   struct fuzz f = {.data = data, .len = len};
   f.output_per_input = h[0] & FLAG_INSPECT ? INSPECT_OUTPUT_PER_INPUT : OUTPUT_PER_INPUT;
   memcpy(f.writes, h + 1, NWRITES);
+  char err[256];
+  INVARIANT(access_log_use(h[0] & FLAG_INSPECT ? "json" : EVERY_ATOM, err, sizeof err) ==
+            0);
   driver_init(&f.d, &cfg);
   if (h[0] & FLAG_SLOW_READER)
     f.d.read_slice = 1 + h[1] % 16;
@@ -274,6 +313,7 @@ static void connection(const uint8_t *h, const char *data, size_t len, struct bu
   *sent = f.d.sent;
   f.d.sent = (struct buf){0};
   driver_free(&f.d);
+  check_access_log(h[0] & FLAG_INSPECT);
 }
 
 /* Whether the answers must be the same with the client's data sent whole:
@@ -292,7 +332,8 @@ static void mask_after(struct buf *b, const char *mark, char until) {
       *p = '-';
 }
 
-/* What may depend on the cut: the Date, a 100 Continue that an error drops
+/* What may depend on the cut: the Date, the request ID (a generated one is
+ * another on every run), a 100 Continue that an error drops
  * unless it was read already, and which error a bad request gets (the check
  * that trips first: "HTTP/2.0%" gets 505 whole, 400 cut after the 0). An
  * error response, always the last, is cut to its "HTTP/1.1 ". */
@@ -306,6 +347,7 @@ static void normalize(struct buf *b) {
     b->len -= sizeof cont - 1;
   }
   mask_after(b, "\r\nDate: ", '\r');
+  mask_after(b, "\r\nX-Request-ID: ", '\r');
   for (p = b->data; (p = memmem(p, b->len - (size_t)(p - b->data), "HTTP/1.1 ", 9)); p++)
     last = p;
   if (last != NULL && last + 9 < b->data + b->len && last[9] >= '4')

@@ -15,7 +15,7 @@ ALL_FLAGS = [
     "--read-timeout", "--graceful-timeout", "--limit-request-line",
     "--limit-request-fields", "--limit-request-field_size", "--limit-request-body",
     "--tmp-dir", "--echo-stream", "--socket-mode", "--socket-group",
-    "--access-logfile", "--error-logfile", "--log-level", "-h", "--help",
+    "--access-logfile", "--access-logformat", "--error-logfile", "--log-level", "-h", "--help",
     "-v", "--version",
 ]
 
@@ -157,6 +157,8 @@ def _valid_cases(workdir):
         "socket-group": ["--socket-group", "nogroup"],
         "access-logfile": ["--access-logfile", os.path.join(workdir, "access.log")],
         "access-logfile-stdout": ["--access-logfile", "-"],
+        "access-logformat-json": ["--access-logformat", "json"],
+        "access-logformat-atoms": ["--access-logformat", '%(h)s "%(r)s" %(request_id)s'],
         "error-logfile-stderr": ["--error-logfile", "-"],
         "log-level-debug": ["--log-level", "debug"],
         "log-level-info": ["--log-level", "info"],

@@ -54,6 +54,11 @@ static int on_request(unixcorn_request *r) {
     unixcorn_write(r, "cde", 3);
     return unixcorn_end(r);
   }
+  if (path_is(r, "/own-id")) {
+    unixcorn_respond(r, 200);
+    unixcorn_add_header(r, "x-request-id", 12, "from-the-application-1", 22);
+    return unixcorn_end(r);
+  }
   if (path_is(r, "/204")) {
     unixcorn_respond(r, 204);
     return unixcorn_end(r);
@@ -121,10 +126,17 @@ static struct driver *serve(const char *req) {
   return &d;
 }
 
-/* The sent bytes after the Date line, which changes with the clock. */
+/* The sent bytes after the Date line, which changes with the clock, and the
+ * X-Request-ID line after it, which changes with every request: made by the
+ * server here, 32 hex digits. */
 static const char *after_date(struct driver *d) {
   const char *p = strstr(d->sent.data, "\r\nDate: ");
-  return p ? strstr(p + 2, "\r\n") + 2 : d->sent.data;
+  if (p == NULL)
+    return d->sent.data;
+  p = strstr(p + 2, "\r\n") + 2;
+  CHECK(strncmp(p, "X-Request-ID: ", 14) == 0);
+  CHECK(strspn(p + 14, "0123456789abcdef") == 32 && strncmp(p + 46, "\r\n", 2) == 0);
+  return strncmp(p, "X-Request-ID: ", 14) == 0 ? p + 48 : p;
 }
 
 static void test_declared_length(void) {
@@ -140,6 +152,17 @@ static void test_chunked_without_a_length(void) {
   CHECK_STR(
       after_date(d),
       "X-A: 1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n3\r\ncde\r\n0\r\n\r\n");
+  driver_free(d);
+}
+
+/* An application that names the request itself sends the only ID. */
+static void test_an_application_s_own_request_id_replaces_the_server_s(void) {
+  struct driver *d = serve("GET /own-id HTTP/1.1\r\nHost: x\r\n\r\n");
+  const char *p = strstr(d->sent.data, "\r\nDate: ");
+  CHECK(p != NULL);
+  CHECK_STR(strstr(p + 2, "\r\n") + 2,
+            "x-request-id: from-the-application-1\r\nContent-Length: 0\r\n\r\n");
+  CHECK(strcasestr(d->sent.data, "X-Request-ID") == strstr(d->sent.data, "x-request-id"));
   driver_free(d);
 }
 
@@ -247,6 +270,7 @@ static void test_rules(void) {
 int main(void) {
   RUN(test_declared_length);
   RUN(test_chunked_without_a_length);
+  RUN(test_an_application_s_own_request_id_replaces_the_server_s);
   RUN(test_http10_until_close);
   RUN(test_head_gets_the_head_alone);
   RUN(test_no_body_statuses);
