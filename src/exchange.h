@@ -61,6 +61,8 @@ struct exchange {
   int fail_status;
   const char *fail_reason;
   uint64_t start_ns;                     /* for the access log's request time */
+  uint64_t begin_ns;                     /* env->now_ns at its first byte: queue_time.h */
+  int64_t queue_us;                      /* from X-Request-Start; -1: none believed */
   alignas(max_align_t) char app_state[]; /* the application's request_size bytes */
 };
 

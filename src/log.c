@@ -202,7 +202,8 @@ static size_t put_time(char *out, size_t room) {
   } while (0)
 
 /* Combined log format, then the request time in seconds, then for Unix-socket
- * peers the client's pid and uid. */
+ * peers the client's pid and uid, then the queue time (queue_time.h) of a
+ * request that had one. */
 void log_access(const struct access_entry *e) {
   if (access_log.fd < 0)
     return;
@@ -223,6 +224,9 @@ void log_access(const struct access_entry *e) {
          (unsigned long long)(e->duration_us % 1000000));
   if (e->has_cred)
     APPEND(" pid=%ld uid=%lu", (long)e->pid, (unsigned long)e->uid);
+  if (e->queue_us >= 0)
+    APPEND(" queue=%llu.%06llu", (unsigned long long)(e->queue_us / 1000000),
+           (unsigned long long)(e->queue_us % 1000000));
   line[n++] = '\n';
   if (access_len + n > sizeof access_buf)
     log_flush();

@@ -54,6 +54,7 @@ struct access_entry {
   int has_cred; /* Unix-socket peer: pid and uid known from SO_PEERCRED */
   pid_t pid;
   uid_t uid;
+  int64_t queue_us; /* queue time from X-Request-Start; -1: none */
 };
 
 /* strftime of the current UTC second, redone only when the second changes. */

@@ -38,5 +38,8 @@ const char *http_reason(int status);
 int response_head_format(struct buf *out, const struct response_head *h);
 /* A whole error response: status, a one-line text body, Connection: close. */
 int response_error_format(struct buf *out, int status, const char *detail);
+/* The same with more header fields, each "Name: value\r\n" (NULL: none). */
+int response_error_format_with(struct buf *out, int status, const char *detail,
+                               const char *fields);
 
 #endif
