@@ -37,6 +37,7 @@ static const struct {
     {"request_id", ACCESS_REQUEST_ID},
     {"peer_pid", ACCESS_PEER_PID},
     {"peer_uid", ACCESS_PEER_UID},
+    {"queue_time", ACCESS_QUEUE_TIME},
 };
 
 /* The JSON form: these keys, in this order, every one always present. */
@@ -55,6 +56,7 @@ static const struct {
     {"status", ACCESS_STATUS},
     {"bytes", ACCESS_BYTES},
     {"duration_us", ACCESS_MICROSECONDS},
+    {"queue_time", ACCESS_QUEUE_TIME},
     {"referer", ACCESS_REFERER},
     {"user_agent", ACCESS_USER_AGENT},
     {"host", ACCESS_HOST_FIELD},
@@ -235,6 +237,6 @@ int access_format_compile(struct access_format *f, const char *spec, char *err,
   if (parse_spec(f, spec ? spec : DEFAULT_SPEC, err, errlen) < 0)
     return -1;
   if (spec == NULL)
-    add_op(f, ACCESS_CRED, NULL, 0);
+    add_op(f, ACCESS_DEFAULT_TAIL, NULL, 0);
   return reserve(f, err, errlen);
 }

@@ -318,14 +318,26 @@ static void put_peer_id(struct sink *k, bool json, const struct access_entry *e,
     put(k, json ? "null" : "-", json ? 4 : 1);
 }
 
-/* The default line's end: " pid=N uid=N" for a Unix-socket peer. */
-static void put_cred(struct sink *k, const struct access_entry *e) {
-  if (!e->has_cred)
-    return;
-  put(k, " pid=", 5);
-  put_u64(k, (uint64_t)e->pid);
-  put(k, " uid=", 5);
-  put_u64(k, e->uid);
+/* The default line's end: " pid=N uid=N" for a Unix-socket peer, then
+ * " queue=S" for a request with a believed X-Request-Start. */
+static void put_default_tail(struct sink *k, const struct access_entry *e) {
+  if (e->has_cred) {
+    put(k, " pid=", 5);
+    put_u64(k, (uint64_t)e->pid);
+    put(k, " uid=", 5);
+    put_u64(k, e->uid);
+  }
+  if (e->queue_us >= 0) {
+    put(k, " queue=", 7);
+    put_seconds(k, (uint64_t)e->queue_us);
+  }
+}
+
+static void put_queue_time(struct sink *k, bool json, const struct access_entry *e) {
+  if (e->queue_us >= 0)
+    put_seconds(k, (uint64_t)e->queue_us);
+  else
+    put(k, json ? "null" : "-", json ? 4 : 1);
 }
 
 static void put_atom(struct sink *k, const struct access_format *f,
@@ -372,7 +384,8 @@ static void put_atom(struct sink *k, const struct access_format *f,
     break;
   case ACCESS_PEER_PID: put_peer_id(k, json, e, (uint64_t)e->pid); break;
   case ACCESS_PEER_UID: put_peer_id(k, json, e, e->uid); break;
-  case ACCESS_CRED: put_cred(k, e); break;
+  case ACCESS_QUEUE_TIME: put_queue_time(k, json, e); break;
+  case ACCESS_DEFAULT_TAIL: put_default_tail(k, e); break;
   case ACCESS_ISO_TIME: put_iso_time(k); break;
   case ACCESS_TARGET: put_string(k, json, e->target, e->target_len, CAP_TARGET); break;
   case ACCESS_HOST_FIELD: put_host_field(k, e); break;

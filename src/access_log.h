@@ -31,6 +31,7 @@ struct access_entry {
   uid_t uid;
   const char *request_id;
   size_t request_id_len;
+  int64_t queue_us; /* queue time from X-Request-Start (queue_time.h); -1: none */
   const struct request *req; /* its header fields, for {name}i; or NULL */
   /* The response's fields the application set, each "Name: value\r\n". */
   const char *resp_fields;
@@ -68,16 +69,17 @@ enum access_atom {
   ACCESS_REQUEST_ID,      /* request_id */
   ACCESS_PEER_PID,        /* peer_pid */
   ACCESS_PEER_UID,        /* peer_uid */
-  ACCESS_CRED,            /* the default line's " pid=N uid=N", for a Unix-socket peer */
-  ACCESS_ISO_TIME,        /* the JSON form's own */
+  ACCESS_QUEUE_TIME,      /* queue_time: seconds, or "-" (null) without a stamp */
+  ACCESS_DEFAULT_TAIL, /* the default line's " pid=N uid=N" and " queue=S", when known */
+  ACCESS_ISO_TIME,     /* the JSON form's own */
   ACCESS_TARGET,
   ACCESS_HOST_FIELD,
   ACCESS_WORKER_PID,
 };
 
 /* The most an atom writes that is not an escaped value: a number, a time, the
- * default line's credentials, a request line's fixed part. */
-#define ACCESS_FIXED_MAX 40
+ * default line's credentials and queue time, a request line's fixed part. */
+#define ACCESS_FIXED_MAX 80
 
 struct access_op {
   uint8_t atom;      /* enum access_atom */

@@ -27,6 +27,7 @@ static struct client *from_deadline(struct deadline *d) {
 }
 
 static uint64_t tick_clock(struct client *cl) {
+  cl->set->env->now_ns = cl->set->poller.now_ns;
   return cl->set->env->now_ms = uv_now(cl->set->loop);
 }
 

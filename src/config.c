@@ -245,6 +245,8 @@ enum opt_id {
   OPT_HEADER_TIMEOUT,
   OPT_READ_TIMEOUT,
   OPT_GRACEFUL_TIMEOUT,
+  OPT_SHUTDOWN_DELAY,
+  OPT_MAX_QUEUE_TIME,
   OPT_LIMIT_LINE,
   OPT_LIMIT_FIELDS,
   OPT_LIMIT_FIELD_SIZE,
@@ -291,6 +293,15 @@ static const struct option_spec options[] = {
     {"graceful-timeout", 0, OPT_GRACEFUL_TIMEOUT, "SECONDS",
      "On SIGTERM or a reload, how long in-flight requests may take to finish.\n"
      "Default: 30"},
+    {"shutdown-delay", 0, OPT_SHUTDOWN_DELAY, "SECONDS",
+     "After SIGTERM, serve on as usual this long while /healthz on --metrics-bind\n"
+     "answers 503 (a load balancer takes the server out), then stop gracefully.\n"
+     "A second TERM, or INT, cuts it short. E.g. --shutdown-delay 5. Default: 0"},
+    {"max-queue-time", 0, OPT_MAX_QUEUE_TIME, "SECONDS",
+     "Answer 503 with Retry-After, without running the application, a request\n"
+     "that waited longer since its proxy's X-Request-Start stamp (from trusted\n"
+     "peers: --forwarded-allow-ips). E.g. --max-queue-time 10; 0 = never.\n"
+     "Default: 0"},
     {"max-requests", 0, OPT_MAX_REQUESTS, "N",
      "A worker finishes its requests and is replaced after about N requests;\n"
      "0 = never. Default: 0"},
@@ -485,6 +496,8 @@ static int apply_value(struct config *cfg, enum opt_id id, const char *v, char *
   case OPT_HEADER_TIMEOUT: return parse_seconds(v, &cfg->header_timeout_ms);
   case OPT_READ_TIMEOUT: return parse_seconds(v, &cfg->read_timeout_ms);
   case OPT_GRACEFUL_TIMEOUT: return parse_seconds(v, &cfg->graceful_timeout_ms);
+  case OPT_SHUTDOWN_DELAY: return parse_seconds(v, &cfg->shutdown_delay_ms);
+  case OPT_MAX_QUEUE_TIME: return parse_seconds(v, &cfg->max_queue_time_ms);
   case OPT_LIMIT_LINE: return config_parse_uint(v, UINT32_MAX, &cfg->limit_request_line);
   case OPT_LIMIT_FIELDS: return config_parse_uint(v, 65535, &cfg->limit_request_fields);
   case OPT_LIMIT_FIELD_SIZE:
@@ -533,7 +546,9 @@ static const char *expected_for(enum opt_id id) {
   case OPT_KEEPALIVE:
   case OPT_HEADER_TIMEOUT:
   case OPT_READ_TIMEOUT:
-  case OPT_GRACEFUL_TIMEOUT: return "a number of seconds, like 5 or 0.5";
+  case OPT_GRACEFUL_TIMEOUT:
+  case OPT_SHUTDOWN_DELAY:
+  case OPT_MAX_QUEUE_TIME: return "a number of seconds, like 5 or 0.5";
   case OPT_LIMIT_BODY:
   case OPT_MAX_WORKER_MEMORY: return "a size in bytes, like 1048576 or 64M";
   case OPT_ECHO_STREAM:

@@ -74,6 +74,8 @@ struct config {
   uint64_t header_timeout_ms; /* 0: no limit */
   uint64_t read_timeout_ms;   /* 0: no limit */
   uint64_t graceful_timeout_ms;
+  uint64_t shutdown_delay_ms;  /* after TERM, serve on this long while draining */
+  uint64_t max_queue_time_ms;  /* shed what waited longer; 0: never */
   uint64_t limit_request_line; /* 0: unlimited, as in Gunicorn */
   uint64_t limit_request_fields;
   uint64_t limit_request_field_size;

@@ -11,6 +11,7 @@
 #include "app.h"
 #include "exchange.h"
 #include "log.h"
+#include "queue_time.h"
 
 #define LOGGED_FIELD_MAX 1024 /* of a Referer or User-Agent in the access log */
 /* A large body is read this much at a time, a quarter of the system calls of
@@ -103,6 +104,7 @@ static void log_request(struct conn *c) {
   struct exchange *x = c->x;
   st->requests++;
   st->responses[status_class(x->reply.status)]++;
+  queue_time_at_end(c->env, x);
   if (!log_access_enabled())
     return;
   const struct request *r = &x->req;
@@ -134,6 +136,7 @@ static void log_request(struct conn *c) {
       .req = r,
       .resp_fields = x->reply.fields.data,
       .resp_fields_len = x->reply.fields.len,
+      .queue_us = x->queue_us,
   };
   log_access(&e);
 }
@@ -143,8 +146,10 @@ static void set_state(struct conn *c, enum conn_state s) {
   c->state_since_ms = c->env->now_ms;
 }
 
-/* Answers with an error status if nothing was sent yet, then closes. */
-static void fail_request(struct conn *c, int status, const char *reason) {
+/* Answers with an error status if nothing was sent yet, then closes. fields:
+ * more header fields for the error response ("Name: value\r\n"), or NULL. */
+static void fail_request_with(struct conn *c, int status, const char *reason,
+                              const char *fields) {
   bool in_request = c->state != CONN_IDLE || status == 408;
   struct exchange *x = c->x;
   bool head_out = x != NULL && x->reply.state >= RESPONSE_HEAD;
@@ -157,7 +162,7 @@ static void fail_request(struct conn *c, int status, const char *reason) {
   }
   if (!head_out) {
     c->out.len = c->out_pos; /* drop an unsent 100 Continue */
-    if (response_error_format(&c->out, status, reason, x ? x->id.text : NULL,
+    if (response_error_format(&c->out, status, reason, fields, x ? x->id.text : NULL,
                               x ? x->id.len : 0) < 0)
       c->out.len = c->out_pos;
   }
@@ -178,6 +183,10 @@ static void fail_request(struct conn *c, int status, const char *reason) {
   }
   end_app(c);
   set_state(c, out_pending(c) ? CONN_CLOSING : CONN_DONE);
+}
+
+static void fail_request(struct conn *c, int status, const char *reason) {
+  fail_request_with(c, status, reason, NULL);
 }
 
 /* The first byte of a request: it gets an exchange. */
@@ -215,6 +224,11 @@ static void head_done(struct conn *c) {
   request_id_assign(&x->id, r, x->peer.trusted);
   c->client_closes = r->client_closes;
   c->keep_alive = r->keep_alive && c->env->cfg->keepalive_ms > 0 && !c->env->stopping;
+  if (queue_time_at_head(c->env, x)) { /* the client has likely given up on it */
+    fail_request_with(c, 503, "The request waited longer than --max-queue-time",
+                      "Retry-After: 1\r\n");
+    return;
+  }
   if (r->expect_continue && r->version_minor >= 1 &&
       buf_append(&c->out, continue_line, sizeof continue_line - 1) < 0) {
     fail_request(c, 500, "Out of memory");

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "http1.h"
 #include "response.h"
+#include "timing.h"
 
 struct app;
 struct conn;
@@ -27,6 +28,7 @@ struct conn_stats {
   uint64_t responses[STATUS_CLASSES];
   uint64_t bytes_in, bytes_out;
   uint64_t requests; /* answered, of any status */
+  struct timing_stats timing;
 };
 
 struct exchange;
@@ -42,6 +44,8 @@ struct conn_env {
   struct http1_limits limits;
   const struct app *app;
   uint64_t now_ms;        /* the event loop's clock, updated by its owner */
+  uint64_t now_ns;        /* the same, read once per turn of the loop, in ns */
+  int64_t wall_offset_ns; /* now_ns plus this: the wall clock (queue_time.h) */
   bool stopping;          /* graceful stop: no new keep-alive */
   struct exchange *spare; /* exchanges given back, for the next requests */
   size_t nspare;

@@ -52,6 +52,8 @@ struct exchange *exchange_take(struct conn_env *env, struct conn *c,
   x->fail_reason = NULL;
   x->start_ns = log_access_enabled() ? exchange_clock_ns() : 0;
   x->id.len = 0;
+  x->begin_ns = env->now_ns;
+  x->queue_us = -1;
   memset(x->app_state, 0, env->app->desc->request_size);
   return x;
 }

@@ -52,6 +52,8 @@ struct exchange {
   const char *fail_reason;
   uint64_t start_ns;    /* for the access log's request time */
   struct request_id id; /* assigned once the head is in, or it fails */
+  uint64_t begin_ns;    /* env->now_ns at its first byte: queue_time.h */
+  int64_t queue_us;     /* from X-Request-Start; -1: none believed */
 
   /* a blocking application's request (app_pool.c), from app_pool_start */
   bool on_thread;             /* a pool thread holds the request (the loop's flag) */

@@ -7,9 +7,19 @@
 #include <stdint.h>
 
 #include "response.h"
+#include "timing.h"
 
 #define HEARTBEAT_INTERVAL_MS 200
-#define HEARTBEAT_VERSION 3
+#define HEARTBEAT_VERSION 4
+
+/* Why a worker is stopping, in its last reports: a worker that exits by
+ * itself is counted as restarted for this reason (master_recycle.c). */
+enum worker_stop {
+  WORKER_SERVING,
+  WORKER_STOP_MAX_REQUESTS,
+  WORKER_STOP_SIGNAL, /* TERM, INT or QUIT, from the master or anyone */
+  WORKER_STOP_ORPHANED,
+};
 
 struct worker_report {
   uint32_t version;
@@ -20,6 +30,9 @@ struct worker_report {
   uint64_t connections;
   uint64_t app_busy_ms; /* the oldest request on a blocking application's thread */
   uint64_t rss;         /* resident memory, bytes; 0: unknown */
+  uint32_t stop;        /* enum worker_stop */
+  uint32_t unused;
+  struct timing_stats timing; /* queue times, durations, shed requests */
 };
 
 /* Both return 0 or -errno; recv returns -EAGAIN when nothing is waiting. */

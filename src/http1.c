@@ -39,6 +39,7 @@ enum field_id {
   FIELD_REFERER,
   FIELD_USER_AGENT,
   FIELD_FORWARDED_FOR,
+  FIELD_REQUEST_START,
 };
 
 /* In the order of known_field's switch on their lengths. */
@@ -53,6 +54,7 @@ static const struct {
     {"referer", FIELD_REFERER},
     {"user-agent", FIELD_USER_AGENT},
     {"x-forwarded-for", FIELD_FORWARDED_FOR},
+    {"x-request-start", FIELD_REQUEST_START},
 };
 
 static struct http1 *from_parser(llhttp_t *p) {
@@ -304,7 +306,8 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len) {
 
 /* Field names are case-insensitive; tchars other than letters are unchanged
  * by | 0x20 or become characters no known name holds. Each known name has a
- * length of its own. */
+ * length of its own, but for the two X- names of 15, told apart by their
+ * third letter. */
 static enum field_id known_field(const char *name, size_t len) {
   size_t i;
   switch (len) {
@@ -314,7 +317,7 @@ static enum field_id known_field(const char *name, size_t len) {
   case 6: i = 3; break;
   case 7: i = 4; break;
   case 10: i = 5; break;
-  case 15: i = 6; break;
+  case 15: i = (name[2] | 0x20) == 'f' ? 6 : 7; break;
   default: return FIELD_OTHER;
   }
   for (size_t k = 0; k < len; k++)
@@ -345,6 +348,7 @@ static struct span *known_span(struct http1 *h) {
   case FIELD_REFERER: return &r->referer;
   case FIELD_USER_AGENT: return &r->user_agent;
   case FIELD_FORWARDED_FOR: return &r->forwarded_for;
+  case FIELD_REQUEST_START: return &r->request_start;
   default: return NULL;
   }
 }
@@ -610,7 +614,7 @@ static void begin_message(struct http1 *h) {
   r->fields.len = 0;
   r->method = r->target = r->host = r->content_type = (struct span){0, 0};
   r->nlist = 0;
-  r->referer = r->user_agent = r->forwarded_for = (struct span){0, 0};
+  r->referer = r->user_agent = r->forwarded_for = r->request_start = (struct span){0, 0};
   r->expect_continue = r->chunked = r->is_head = r->client_closes = false;
   r->body_received = r->content_length = 0;
   r->version_major = r->version_minor = 0;

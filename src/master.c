@@ -23,7 +23,6 @@
 #define BOOT_FAILURES_MAX 5
 
 static void retire(struct child *w, int sig);
-static void begin_stop(struct master *m, bool quick, const char *why);
 static void rename_pid_file(struct master *m, bool to_oldbin);
 
 static uint64_t loop_ms(struct master *m) {
@@ -57,6 +56,7 @@ void master_add_counters(struct worker_report *sum, const struct worker_report *
     sum->responses[i] += r->responses[i];
   sum->bytes_in += r->bytes_in;
   sum->bytes_out += r->bytes_out;
+  timing_stats_add(&sum->timing, &r->timing);
 }
 
 /* The newest generation older than the current one that still has booted
@@ -88,7 +88,7 @@ static void boot_failed(struct master *m) {
   }
   log_error("Worker failed to boot; stopping");
   m->exit_code = 1;
-  begin_stop(m, true, "a worker failed to boot");
+  master_begin_stop(m, true, "a worker failed to boot");
 }
 
 static void on_worker_exit(uv_process_t *proc, int64_t status, int term_signal) {
@@ -105,9 +105,7 @@ static void on_worker_exit(uv_process_t *proc, int64_t status, int term_signal) 
     log_msg(status == 0 ? LOG_LEVEL_INFO : LOG_LEVEL_ERROR,
             "Worker (pid:%d) exited with code %d", proc->pid, (int)status);
   if (!expected)
-    m->restarts[w->abort_sent_ms        ? RESTART_TIMEOUT
-                : term_signal || status ? RESTART_CRASH
-                                        : RESTART_MAX_REQUESTS]++;
+    m->restarts[master_restart_reason(w, status, term_signal)]++;
   if (!expected && w->booted && loop_ms(m) - w->spawned_ms < 1000) {
     log_warning(
         "Worker (pid:%d) died within a second of starting; replacing it in a second",
@@ -286,19 +284,19 @@ void master_maybe_finish(struct master *m) {
   for (size_t i = 0; i < sizeof m->signals / sizeof m->signals[0]; i++)
     uv_close((uv_handle_t *)&m->signals[i], NULL);
   uv_close((uv_handle_t *)&m->tick, NULL);
+  master_drain_close(m);
   if (m->upgrade_running) /* closing the handle leaves the new master running */
     uv_close((uv_handle_t *)&m->upgrade, NULL);
 }
 
-/* Is the other master of an upgrade still serving on our sockets? */
-static bool partner_alive(struct master *m) {
+bool master_partner_alive(struct master *m) {
   if (m->upgrade_running)
     return true;                                          /* our new master */
   return m->old_master > 1 && getppid() == m->old_master; /* rolled back */
 }
 
 static void close_listeners(struct master *m) {
-  bool keep_files = partner_alive(m);
+  bool keep_files = master_partner_alive(m);
   for (size_t i = 0; i < m->nlisteners; i++) {
     if (keep_files)
       listener_disown(&m->listeners[i]); /* the other master still serves on it */
@@ -308,12 +306,14 @@ static void close_listeners(struct master *m) {
   master_close_metrics_socket(m, keep_files);
 }
 
-static void begin_stop(struct master *m, bool quick, const char *why) {
+void master_begin_stop(struct master *m, bool quick, const char *why) {
   if (m->stopping && (m->quick || !quick))
     return;
   log_info("Stopping (%s)", why);
-  if (!m->stopping && !m->upgrade_running) /* else systemd follows the new master */
+  /* Else systemd heard it when draining began, or follows the new master. */
+  if (!m->stopping && !m->draining && !m->upgrade_running)
     notify_systemd("STOPPING=1");
+  master_drain_end(m);
   m->stopping = true;
   m->quick = quick;
   /* New connections are refused at once; the workers finish the rest. */
@@ -424,7 +424,8 @@ static void on_signal(uv_signal_t *h, int signum) {
   struct master *m = h->data;
   if (signum == SIGTERM || signum == SIGINT || signum == SIGQUIT) {
     log_info("Handling signal: %s", signal_name(signum));
-    begin_stop(m, signum != SIGTERM, signum == SIGTERM ? "graceful" : "quick");
+    if (signum != SIGTERM || !master_drain_on_term(m))
+      master_begin_stop(m, signum != SIGTERM, signum == SIGTERM ? "graceful" : "quick");
     return;
   }
   if (m->stopping)
@@ -435,6 +436,11 @@ static void on_signal(uv_signal_t *h, int signum) {
     return;
   }
   log_info("Handling signal: %s", signal_name(signum));
+  if (m->draining && signum != SIGUSR1) {
+    log_info("Ignoring %s while draining for the stop (--shutdown-delay)",
+             signal_name(signum));
+    return;
+  }
   if (signum == SIGUSR2) {
     upgrade(m);
     return;
@@ -542,6 +548,7 @@ static int init_handles(struct master *m) {
   }
   uv_timer_init(&m->loop, &m->tick);
   m->tick.data = m;
+  master_drain_init(m);
   uv_timer_start(&m->tick, on_tick, TICK_MS, TICK_MS);
   return 0;
 }

@@ -66,6 +66,8 @@ struct master {
   uv_signal_t signals[9];
   uv_timer_t tick;
   bool stopping, quick, finished, ready_sent, reloading;
+  bool draining;          /* TERM came; stopping follows after --shutdown-delay */
+  uv_timer_t drain_timer; /* master_drain.c */
   uint64_t stop_deadline_ms;
   unsigned boot_failures;
   int exit_code;
@@ -90,6 +92,11 @@ void master_maintain(struct master *m);
 bool master_serving(const struct master *m, const struct child *w);
 /* Runs once the last child is gone, if the master is stopping. */
 void master_maybe_finish(struct master *m);
+/* Stops the workers: gracefully (TERM, up to --graceful-timeout), or quick. */
+void master_begin_stop(struct master *m, bool quick, const char *why);
+/* Is another master (USR2) serving on our sockets? Then a stop leaves their
+ * files, and needs no --shutdown-delay. */
+bool master_partner_alive(struct master *m);
 
 /* ---- master_spawn.c ---- */
 
@@ -138,6 +145,19 @@ void master_recycle_spawned(struct master *m, struct child *w);
 /* After each heartbeat of w. */
 void master_recycle_beat(struct master *m, struct child *w);
 void master_recycle_tick(struct master *m, uint64_t now);
+/* Why a worker that the master neither stopped nor replaced is gone. */
+enum restart_reason master_restart_reason(const struct child *w, int64_t status,
+                                          int term_signal);
+
+/* ---- master_drain.c: --shutdown-delay ---- */
+
+void master_drain_init(struct master *m);
+/* TERM: true when it starts the delay (the stop comes when it ends); false
+ * when the stop is to begin now (no delay, or a second TERM). */
+bool master_drain_on_term(struct master *m);
+/* The stop began: the delay, if any, is over. */
+void master_drain_end(struct master *m);
+void master_drain_close(struct master *m);
 
 /* ---- master_metrics.c: --metrics-bind ---- */
 

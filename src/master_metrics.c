@@ -33,6 +33,7 @@ static void sum_workers(const struct master *m, struct metrics_snapshot *s) {
       *(w->report.in_flight ? &s->busy_workers : &s->idle_workers) += 1;
   }
   memcpy(s->restarts, m->restarts, sizeof s->restarts);
+  s->draining = m->draining || m->stopping;
 }
 
 /* sock_diag on the master's own listeners: the metrics process holds no copy

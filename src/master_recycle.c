@@ -12,7 +12,10 @@
  * the master reading /proc/PID/statm: the worker reads it anyway once per
  * heartbeat, the master then opens no file per worker per tick, and "several
  * heartbeats in a row" is counted on the very reports that carry it. A worker
- * stuck so long that it sends none is --timeout's business. */
+ * stuck so long that it sends none is --timeout's business.
+ *
+ * Also here: the reason counted for a worker that went by itself. */
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -86,4 +89,36 @@ void master_recycle_tick(struct master *m, uint64_t now) {
     replace(m, due, RESTART_LIFETIME,
             "has run for %.1f s, past --max-worker-lifetime (%.1f s with its jitter)",
             (double)(now - due->spawned_ms) / 1000, (double)due->lifetime_ms / 1000);
+}
+
+/* Signals whose default action dumps core: a worker they killed crashed (the
+ * watchdog logs it and raises the signal again). Any other (KILL from the OOM
+ * killer or an operator, TERM from a script) was sent from outside. */
+static bool crash_signal(int sig) {
+  switch (sig) {
+  case SIGSEGV:
+  case SIGBUS:
+  case SIGILL:
+  case SIGFPE:
+  case SIGABRT:
+  case SIGSYS:
+  case SIGTRAP:
+  case SIGXCPU:
+  case SIGXFSZ: return true;
+  default: return false;
+  }
+}
+
+/* A worker that exits 0 on its own says why in its last heartbeat: its
+ * --max-requests share, or a stop signal that did not come from the master. */
+enum restart_reason master_restart_reason(const struct child *w, int64_t status,
+                                          int term_signal) {
+  if (w->abort_sent_ms)
+    return RESTART_TIMEOUT;
+  if (term_signal)
+    return crash_signal(term_signal) ? RESTART_CRASH : RESTART_SIGNAL;
+  if (status != 0)
+    return RESTART_CRASH;
+  return w->report.stop == WORKER_STOP_MAX_REQUESTS ? RESTART_MAX_REQUESTS
+                                                    : RESTART_SIGNAL;
 }

@@ -17,6 +17,7 @@ enum restart_reason {
   RESTART_MAX_REQUESTS,
   RESTART_MEMORY,   /* --max-worker-memory */
   RESTART_LIFETIME, /* --max-worker-lifetime */
+  RESTART_SIGNAL,   /* stopped or killed by a signal the master did not send */
   RESTART_REASONS
 };
 
@@ -24,6 +25,7 @@ struct metrics_snapshot {
   struct worker_report total; /* counters of live and past workers, gauges of live */
   unsigned busy_workers, idle_workers;
   uint64_t restarts[RESTART_REASONS];
+  uint32_t draining; /* TERM came: --shutdown-delay, then the graceful stop */
   size_t nqueues;
   struct {
     char name[128];

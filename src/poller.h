@@ -19,6 +19,7 @@
 #define UNIXCORN_POLLER_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <uv.h>
 
 struct poller_entry;
@@ -42,6 +43,7 @@ struct poller {
   poller_cb on_ready;
   poller_batch_cb on_batch_done;
   bool dispatching; /* inside a batch of on_ready calls */
+  uint64_t now_ns;  /* uv_hrtime() once per turn, after the wait */
 };
 
 /* Returns 0 or -errno. */

@@ -27,6 +27,7 @@ struct request {
   uint32_t nlist, list_cap;
   /* The first value of the fields this server reads itself. */
   struct span host, content_type, referer, user_agent, forwarded_for;
+  struct span request_start;             /* X-Request-Start: queue_time.h */
   unsigned version_major, version_minor; /* as sent: 1.2 is served as 1.1 */
   bool is_head;
   bool expect_continue;

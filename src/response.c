@@ -2,6 +2,7 @@
 
 #include "log.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -128,16 +129,21 @@ int response_head_format(struct buf *out, const struct response_head *h) {
 }
 
 int response_error_format(struct buf *out, int status, const char *detail,
-                          const char *request_id, size_t request_id_len) {
-  char body[256];
+                          const char *fields, const char *request_id,
+                          size_t request_id_len) {
+  char body[256], head_fields[256];
   int n = snprintf(body, sizeof body, "%d %s: %s\n", status, http_reason(status), detail);
   if (n < 0 || (size_t)n >= sizeof body)
     n = (int)sizeof body - 1;
-  static const char type[] = "Content-Type: text/plain; charset=utf-8\r\n";
+  int len =
+      snprintf(head_fields, sizeof head_fields,
+               "Content-Type: text/plain; charset=utf-8\r\n%s", fields ? fields : "");
+  if (len < 0 || (size_t)len >= sizeof head_fields)
+    return -ENOMEM;
   struct response_head h = {
       .status = status,
-      .fields = type,
-      .fields_len = sizeof type - 1,
+      .fields = head_fields,
+      .fields_len = (size_t)len,
       .content_length = (uint64_t)n,
       .close = true,
       .request_id = request_id,

@@ -39,8 +39,11 @@ const char *http_reason(int status);
 /* Appends the head to out. Returns 0 or -ENOMEM. */
 int response_head_format(struct buf *out, const struct response_head *h);
 /* A whole error response: status, a one-line text body, Connection: close,
- * and the request's ID (request_id NULL: none). */
+ * more header fields, each "Name: value
+" (fields NULL: none), and the
+ * request's ID (request_id NULL: none). */
 int response_error_format(struct buf *out, int status, const char *detail,
-                          const char *request_id, size_t request_id_len);
+                          const char *fields, const char *request_id,
+                          size_t request_id_len);
 
 #endif

@@ -17,6 +17,7 @@
 #include "client.h"
 #include "heartbeat.h"
 #include "log.h"
+#include "queue_time.h"
 #include "watchdog.h"
 
 #define ACCEPTS_PER_WAKEUP 64
@@ -97,13 +98,44 @@ static void describe_peer(const struct worker *wk, int fd,
   peer->trusted = config_proxy_trusted(wk->cfg, peer_text(peer, text));
 }
 
-static void begin_stop(struct worker *wk, const char *why);
+static void begin_stop(struct worker *wk, enum worker_stop reason, const char *why);
 
 /* --max-requests: stops the worker once it has answered its share. */
 static bool recycle_due(struct worker *wk) {
   if (!wk->max_requests || wk->env.stats.requests < wk->max_requests)
     return false;
-  begin_stop(wk, "max-requests reached");
+  begin_stop(wk, WORKER_STOP_MAX_REQUESTS, "max-requests reached");
+  return true;
+}
+
+/* One connection from l's queue: true if there may be more. */
+static bool accept_one(struct worker *wk, struct worker_listener *l) {
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  int fd =
+      accept4(l->sock.fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (fd < 0) {
+    int e = errno;
+    if (e == EINTR || e == ECONNABORTED)
+      return true;
+    if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM)
+      pause_accepting(wk, e);
+    else if (e != EAGAIN)
+      log_error("accept(): %s", strerror(e));
+    return false;
+  }
+  struct peer peer;
+  describe_peer(wk, fd, &ss, &peer);
+  if (peer.has_cred && !config_peer_allowed(wk->cfg, peer.uid, peer.gid)) {
+    log_warning("Refused a connection from pid %ld uid %lu gid %lu: not in "
+                "--allow-uid or --allow-gid",
+                (long)peer.pid, (unsigned long)peer.uid, (unsigned long)peer.gid);
+    close(fd);
+    return true;
+  }
+  int err = client_start(&wk->conns, fd, &peer);
+  if (err < 0)
+    log_error("cannot take a connection: %s", uv_strerror(err));
   return true;
 }
 
@@ -118,35 +150,21 @@ static void on_accept(uv_poll_t *h, int status, int events) {
       pause_at_capacity(wk);
       return;
     }
-    if (recycle_due(wk)) /* a connection is often served within this loop */
+    if (recycle_due(wk) || !accept_one(wk, l)) /* recycle: often due within this loop */
       return;
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    int fd =
-        accept4(l->sock.fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) {
-      int e = errno;
-      if (e == EINTR || e == ECONNABORTED)
-        continue;
-      if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM)
-        pause_accepting(wk, e);
-      else if (e != EAGAIN)
-        log_error("accept(): %s", strerror(e));
-      return;
-    }
-    struct peer peer;
-    describe_peer(wk, fd, &ss, &peer);
-    if (peer.has_cred && !config_peer_allowed(wk->cfg, peer.uid, peer.gid)) {
-      log_warning("Refused a connection from pid %ld uid %lu gid %lu: not in "
-                  "--allow-uid or --allow-gid",
-                  (long)peer.pid, (unsigned long)peer.uid, (unsigned long)peer.gid);
-      close(fd);
-      continue;
-    }
-    int err = client_start(&wk->conns, fd, &peer);
-    if (err < 0)
-      log_error("cannot take a connection: %s", uv_strerror(err));
   }
+}
+
+/* On TERM the master has already removed the socket files, so no connection
+ * can join the queues; but those already in them (a proxy connected, and
+ * perhaps sent its request) would be reset when the last copy of the socket
+ * closes, and nginx does not retry a POST it has sent. Take them, to be
+ * answered with Connection: close. */
+static void take_queued(struct worker *wk) {
+  for (size_t i = 0; i < wk->nlisteners; i++)
+    while (wk->conns.nclients < wk->cfg->worker_connections &&
+           accept_one(wk, &wk->listeners[i]))
+      ;
 }
 
 static void close_listeners(struct worker *wk) {
@@ -192,13 +210,14 @@ static void on_grace_over(uv_timer_t *t) {
 }
 
 /* Stop accepting; finish what is in flight, up to --graceful-timeout. */
-static void begin_stop(struct worker *wk, const char *why) {
+static void begin_stop(struct worker *wk, enum worker_stop reason, const char *why) {
   if (wk->env.stopping)
     return;
+  wk->env.stopping = true;
+  wk->stop = reason;
+  wk->env.now_ms = uv_now(&wk->loop);
   log_info("%c%s stopping (%s): finishing %zu connections", toupper(wk->role->name[0]),
            wk->role->name + 1, why, wk->conns.nclients);
-  wk->env.stopping = true;
-  wk->env.now_ms = uv_now(&wk->loop);
   close_listeners(wk);
   uv_timer_stop(&wk->accept_timer);
   for (struct client *cl = wk->conns.clients, *next; cl != NULL; cl = next) {
@@ -212,13 +231,17 @@ static void begin_stop(struct worker *wk, const char *why) {
 static void on_signal(uv_signal_t *h, int signum) {
   struct worker *wk = h->data;
   switch (signum) {
-  case SIGTERM: begin_stop(wk, "term"); break;
+  case SIGTERM:
+    if (!wk->env.stopping)
+      take_queued(wk);
+    begin_stop(wk, WORKER_STOP_SIGNAL, "term");
+    break;
   case SIGUSR1:
     if (log_reopen() < 0)
       log_error("cannot reopen the log files: %s", strerror(errno));
     break;
   default: /* INT, QUIT: quick stop, as Gunicorn's workers do */
-    begin_stop(wk, signum == SIGINT ? "int" : "quit");
+    begin_stop(wk, WORKER_STOP_SIGNAL, signum == SIGINT ? "int" : "quit");
     abort_clients(wk);
     break;
   }
@@ -235,6 +258,8 @@ static void fill_report(struct worker *wk, struct worker_report *r) {
   r->connections = wk->conns.nclients;
   r->app_busy_ms = app_pool_oldest_ms(wk->role->app->pool);
   r->rss = heartbeat_rss(wk->statm_fd);
+  r->stop = wk->stop;
+  r->timing = st->timing;
   for (struct client *cl = wk->conns.clients; cl != NULL; cl = cl->next)
     r->in_flight += conn_busy(&cl->conn);
 }
@@ -245,13 +270,14 @@ static void on_heartbeat(uv_timer_t *t) {
   struct worker *wk = t->data;
   struct worker_report r;
   int err = 0;
+  wk->env.wall_offset_ns = queue_time_wall_offset_ns(); /* follows clock steps */
   if (wk->heartbeat_fd >= 0) {
     debug_grow_beat(&wk->grow, wk->env.stats.requests);
     fill_report(wk, &r);
     err = heartbeat_send(wk->heartbeat_fd, &r);
   }
   if (err == -EPIPE || err == -ECONNRESET || getppid() != wk->master_pid)
-    begin_stop(wk, "the master is gone");
+    begin_stop(wk, WORKER_STOP_ORPHANED, "the master is gone");
 }
 
 static void before_wait(void *arg) {
@@ -286,6 +312,7 @@ static void init_env(struct worker *wk, const struct config *cfg,
   wk->cfg = cfg;
   wk->role = role;
   conn_env_init(&wk->env, cfg, role->app);
+  wk->env.wall_offset_ns = queue_time_wall_offset_ns();
   if (cfg->max_requests && role->recycles) {
     /* Jitter spreads restarts so the workers do not all recycle at once. */
     srand((unsigned)getpid() ^ (unsigned)uv_hrtime());

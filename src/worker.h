@@ -12,6 +12,7 @@
 #include "conn.h"
 #include "debug_grow.h"
 #include "handoff.h"
+#include "heartbeat.h"
 #include "listener.h"
 
 struct worker_listener {
@@ -43,6 +44,7 @@ struct worker {
   uint64_t max_requests;        /* this worker's share of --max-requests, jitter added */
   struct client_set conns;      /* every open connection, for a graceful stop */
   bool accept_paused, finished; /* stopping is env.stopping */
+  enum worker_stop stop;        /* why, for the master's restart count */
 };
 
 /* Serves until told to stop, or until the master is gone. Returns the exit

@@ -20,7 +20,7 @@ from uc_testlib import log_search, run_cli, start_tcp, wait_until
 FRESH = re.compile(r"[0-9a-f]{32}")
 SANE = "f9ed4675f1c53513c61a3b3b4e25b4c0"  # as nginx's $request_id
 JSON_KEYS = ["time", "request_id", "client", "method", "target", "path", "query", "protocol",
-             "status", "bytes", "duration_us", "referer", "user_agent", "host", "worker_pid",
+             "status", "bytes", "duration_us", "queue_time", "referer", "user_agent", "host", "worker_pid",
              "peer_pid", "peer_uid"]
 TESTAPPS = os.environ.get("UNIXCORN_TESTAPPS")
 

@@ -102,7 +102,6 @@ def test_socket_path_agrees_across_the_container_files():
     (compose,) = load_yaml(COMPOSE_FILE)
     for name, service in compose["services"].items():
         assert "socket:" + sockdir in service["volumes"], name
-    assert sock in " ".join(compose["services"]["app"]["healthcheck"]["test"])
 
     deployment = next(d for d in load_yaml(K8S_FILE) if d["kind"] == "Deployment")
     pod = deployment["spec"]["template"]["spec"]
@@ -111,6 +110,42 @@ def test_socket_path_agrees_across_the_container_files():
         assert {"name": socket_volume, "mountPath": sockdir} in c["volumeMounts"], c["name"]
     app = next(c for c in pod["containers"] if c["name"] == "app")
     assert sock in app["livenessProbe"]["exec"]["command"]
+    nginx = next(c for c in pod["containers"] if c["name"] == "nginx")
+    assert sock in " ".join(nginx["lifecycle"]["preStop"]["exec"]["command"])
+
+
+def metrics_address():
+    """host, port of docker/unixcorn.conf's metrics-bind."""
+    with open(os.path.join(DOCKER, "unixcorn.conf")) as f:
+        m = re.search(r"^metrics-bind = ([0-9.]+):(\d+)$", f.read(), re.M)
+    assert m, "no metrics-bind = HOST:PORT in docker/unixcorn.conf"
+    return m.group(1), int(m.group(2))
+
+
+def readiness_command():
+    deployment = next(d for d in load_yaml(K8S_FILE) if d["kind"] == "Deployment")
+    app = next(c for c in deployment["spec"]["template"]["spec"]["containers"]
+               if c["name"] == "app")
+    return app["readinessProbe"]["exec"]["command"]
+
+
+def test_health_checks_ask_healthz_where_the_app_serves_it():
+    """compose's healthcheck and the pod's readiness probe are one command:
+    GET /healthz on the metrics address that docker/unixcorn.conf binds."""
+    host, port = metrics_address()
+    (compose,) = load_yaml(COMPOSE_FILE)
+    check = compose["services"]["app"]["healthcheck"]["test"]
+    assert check[0] == "CMD" and check[1:] == readiness_command()
+    script = " ".join(check)
+    assert "/dev/tcp/%s/%d" % (host, port) in script and "GET /healthz " in script
+
+    deployment = next(d for d in load_yaml(K8S_FILE) if d["kind"] == "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    app = next(c for c in pod["containers"] if c["name"] == "app")
+    args = app["args"]
+    delay = float(args[args.index("--shutdown-delay") + 1])
+    # The grace period covers the delay and --graceful-timeout (default 30 s).
+    assert pod["terminationGracePeriodSeconds"] >= delay + 30
 
 
 # ------------------------------------------------------------------- podman
@@ -454,6 +489,47 @@ def test_kube_play(pm, bodies, tmp_path):
         for c in ("app", "nginx"):
             ro, opts = pm.podman("inspect", pod + "-" + c, "--format", fmt).split(" ", 1)
             assert ro == "true" and "no-new-privileges" in opts, (c, ro, opts)
+        drain_and_come_back(pm, pod + "-app", url)
     finally:
         pm.podman("kube", "down", kube, timeout=120)
     assert not pm.ok("pod", "exists", KUBE_NAME + "-pod-0")
+
+
+def drain_and_come_back(pm, app, url):
+    """TERM to the app as Kubernetes sends it: through k8s.yaml's
+    --shutdown-delay its readiness probe fails at once while requests through
+    nginx are all served; then it stops gracefully and, started again, is
+    ready and serving. (A pod of one app cannot serve while its only app is
+    down: test_rolling.py does the replacement with two.)"""
+    ready_cmd = readiness_command()
+
+    def ready():
+        return pm.run("podman", "exec", app, *ready_cmd, check=False).returncode == 0
+
+    def status():
+        return curl("-d", "x", "-o", "/dev/null", "-w", "%{http_code}", url,
+                    timeout=10).stdout
+
+    assert ready()
+    pm.podman("kill", "--signal", "TERM", app)
+    served = [status() for _ in range(10)]
+    assert not ready(), "still ready while draining"
+    assert served == [b"200"] * 10, served
+    assert pm.run("podman", "exec", app, "test", "-S", container_socket(),
+                  check=False).returncode == 0  # alive: no restart while draining
+    deadline = time.monotonic() + 60
+    while "Shutting down: Master" not in pm.podman("logs", app, merge=True):
+        assert time.monotonic() < deadline, pm.log_tail()
+        time.sleep(0.5)
+    log = pm.podman("logs", app, merge=True)
+    phases = ["Handling signal: term", "Draining for 5.0 s", "Shutdown delay over",
+              "Stopping (graceful)", "Shutting down: Master"]
+    at = [log.find(p) for p in phases]
+    assert -1 not in at and at == sorted(at), log
+    if pm.podman("inspect", app, "--format", "{{.State.Running}}").strip() != "true":
+        pm.podman("start", app)  # else the pod's restart policy did it
+    deadline = time.monotonic() + 60
+    while not ready():
+        assert time.monotonic() < deadline, pm.log_tail()
+        time.sleep(0.5)
+    assert status() == b"200"

@@ -12,6 +12,11 @@ import time
 from conftest import Reader
 from uc_testlib import scrape, scrape_response
 
+# A histogram's series, for its name as a prefix: buckets from 100 µs to 30 s.
+BUCKETS = ("0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025",
+           "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "30", "+Inf")
+HISTOGRAM_SERIES = ['_bucket{le="%s"}' % b for b in BUCKETS] + ["_sum", "_count"]
+
 # Every family the endpoint serves, with the series each always has.
 FAMILIES = {
     "unixcorn_requests_total": ("counter", ['{status="%dxx"}' % c for c in range(1, 6)]),
@@ -21,10 +26,17 @@ FAMILIES = {
     "unixcorn_connections": ("gauge", [""]),
     "unixcorn_workers": ("gauge", ['{state="busy"}', '{state="idle"}']),
     "unixcorn_worker_restarts_total": (
-        "counter", ['{reason="%s"}' % r
-                    for r in ("crash", "timeout", "max_requests", "memory", "lifetime")]),
+        "counter", ['{reason="%s"}' % r for r in ("crash", "timeout", "max_requests",
+                                                  "memory", "lifetime", "signal")]),
     "unixcorn_listen_queue_length": ("gauge", []),
     "unixcorn_listen_queue_max": ("gauge", []),
+    "unixcorn_request_queue_seconds": ("histogram", HISTOGRAM_SERIES),
+    "unixcorn_request_duration_seconds": ("histogram", HISTOGRAM_SERIES),
+    "unixcorn_requests_shed_total": ("counter", [""]),
+    "unixcorn_request_start_ignored_total": (
+        "counter", ['{reason="%s"}' % r for r in ("malformed", "future", "too_old",
+                                                  "untrusted")]),
+    "unixcorn_draining": ("gauge", [""]),
 }
 
 

@@ -63,6 +63,7 @@ static struct access_entry sample(void) {
       .req = &req,
       .resp_fields = "Content-Type: text/plain\r\nX-Out: a\r\nx-out: b\r\n",
       .resp_fields_len = 47,
+      .queue_us = -1,
   };
   return e;
 }
@@ -102,6 +103,13 @@ static void test_default_line_is_unchanged(void) {
   e.status = 408;
   CHECK_STR(format(NULL, &e), "203.0.113.7 - - [T] \"- - HTTP/1.1\" 408 0 \"-\" "
                               "\"curl/7.88.1\" 1.234567\n");
+  e.queue_us = 2500; /* from X-Request-Start */
+  CHECK_STR(format(NULL, &e), "203.0.113.7 - - [T] \"- - HTTP/1.1\" 408 0 \"-\" "
+                              "\"curl/7.88.1\" 1.234567 queue=0.002500\n");
+  e.has_cred = 1;
+  e.queue_us = 0;
+  CHECK_STR(strstr(format(NULL, &e), "1.234567"),
+            "1.234567 pid=5150 uid=1000 queue=0.000000\n");
 }
 
 static void test_every_atom(void) {
@@ -124,6 +132,9 @@ static void test_every_atom(void) {
   e.target = "*";
   e.target_len = 1;
   CHECK_STR(format("%(U)s", &e), "*\n");
+  CHECK_STR(format("%(queue_time)s", &e), "-\n");
+  e.queue_us = 12000001;
+  CHECK_STR(format("%(queue_time)s", &e), "12.000001\n");
 }
 
 static void test_header_atoms(void) {
@@ -152,7 +163,8 @@ static void test_json(void) {
            "{\"time\":\"T\",\"request_id\":\"0123456789abcdef0123456789abcdef\","
            "\"client\":\"unix\",\"method\":\"POST\",\"target\":\"/upload?x=1\","
            "\"path\":\"/upload\",\"query\":\"x=1\",\"protocol\":\"HTTP/1.1\","
-           "\"status\":200,\"bytes\":5,\"duration_us\":1234567,\"referer\":null,"
+           "\"status\":200,\"bytes\":5,\"duration_us\":1234567,\"queue_time\":null,"
+           "\"referer\":null,"
            "\"user_agent\":\"curl/7.88.1\",\"host\":\"example.org\",\"worker_pid\":%ld,"
            "\"peer_pid\":5150,\"peer_uid\":1000}\n",
            (long)getpid());
@@ -173,7 +185,8 @@ static void test_json(void) {
            "{\"time\":\"T\",\"request_id\":\"0123456789abcdef0123456789abcdef\","
            "\"client\":\"unix\",\"method\":null,\"target\":null,\"path\":null,"
            "\"query\":null,\"protocol\":\"HTTP/1.1\",\"status\":200,\"bytes\":5,"
-           "\"duration_us\":1234567,\"referer\":null,\"user_agent\":null,\"host\":null,"
+           "\"duration_us\":1234567,\"queue_time\":null,\"referer\":null,\"user_agent\":"
+           "null,\"host\":null,"
            "\"worker_pid\":%ld,\"peer_pid\":null,\"peer_uid\":null}\n",
            (long)getpid());
   CHECK_STR(format("json", &e), want);
