@@ -16,6 +16,7 @@
 #include "metrics_server.h"
 #include "worker.h"
 #include "spool.h"
+#include "version.h"
 
 /* A worker finds its listeners, then its heartbeat socket (handoff.h). */
 static int run_worker(const struct config *cfg) {
@@ -65,7 +66,7 @@ static int configure(struct config *cfg, bool child, int argc, char **argv) {
             : config_load(cfg, argc, argv, getenv(CONFIG_ENV_ARGS), err, sizeof err);
   switch (r) {
   case CONFIG_HELP: config_usage(stdout); return 0;
-  case CONFIG_VERSION: printf("unixcorn %s\n", UNIXCORN_VERSION); return 0;
+  case CONFIG_VERSION: printf("unixcorn %s\n", unixcorn_version_full); return 0;
   case CONFIG_ERROR: fprintf(stderr, "unixcorn: %s\n", err); return 2;
   default: return -1;
   }

@@ -13,55 +13,28 @@ Without systemd, podman runs no healthcheck by itself and podman-compose does
 not wait for `condition: service_healthy`: the test runs the checks itself
 (`podman healthcheck run`)."""
 
-import fcntl
 import os
 import re
-import shutil
 import socket
 import stat
 import subprocess
-import tempfile
 import time
 
 import pytest
 
-ROOT = os.path.realpath(os.path.join(os.path.dirname(__file__), "..", ".."))
+from uc_containers import ROOT, Podman, podman_session, project_version
+
 DOCKER = os.path.join(ROOT, "docker")
 COMPOSE_FILE = os.path.join(DOCKER, "compose.yaml")
 K8S_FILE = os.path.join(DOCKER, "k8s.yaml")
-BASE_IMAGE = "debian:bookworm"
 # Names of this test's own stack and pod, apart from a user's `unixcorn` ones.
 PROJECT = "unixcorn-test"
 KUBE_NAME = "unixcorn-test"
 KUBE_NETWORK = "podman-default-kube-network"
 PROJECT_LABEL = "label=io.podman.compose.project=" + PROJECT
 SOCKET_GID = 10000
-LOCK = "/tmp/unixcorn-docker-test.lock"
 # catatonit is the init of the pause container that holds a pod together.
 TOOLS = ("podman", "podman-compose", "runc", "catatonit", "debootstrap")
-# In the environment of every podman command, so the machine's /etc/containers
-# stays as it is: crun and the default ulimits fail on these machines, and
-# there is no systemd to manage cgroups.
-CONTAINERS_CONF = """\
-[containers]
-default_ulimits = []
-[engine]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-"""
-PATH_IN_IMAGE = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-
-def sanitizer_build():
-    """True when ctest runs this file for the ASan+UBSan build."""
-    binary = os.environ.get("UNIXCORN_BIN")
-    if not binary:
-        return False
-    try:
-        with open(os.path.join(os.path.dirname(binary), "CMakeCache.txt")) as f:
-            return "UNIXCORN_SANITIZE:BOOL=ON" in f.read()
-    except OSError:
-        return False
 
 
 # ---------------------------------------------------------------- the files
@@ -151,52 +124,8 @@ def test_health_checks_ask_healthz_where_the_app_serves_it():
 # ------------------------------------------------------------------- podman
 
 
-class Podman:
-    """podman and podman-compose with this test's containers.conf; every
-    command's output goes to one log, whose end is shown on a failure."""
-
-    def __init__(self, workdir):
-        self.workdir = workdir
-        self.log_path = os.path.join(workdir, "podman.log")
-        conf = os.path.join(workdir, "containers.conf")
-        with open(conf, "w") as f:
-            f.write(CONTAINERS_CONF)
-        self.env = dict(os.environ, CONTAINERS_CONF=conf, DISABLE_HC_SYSTEMD="true")
-
-    def log_tail(self, lines=60):
-        with open(self.log_path, errors="replace") as f:
-            return "".join(f.readlines()[-lines:])
-
-    def run(self, *argv, check=True, timeout=120, env=None, stdin=None, cwd=None,
-            merge=False):
-        """stdout, with stderr in the log only (or in stdout too: merge)."""
-        with open(self.log_path, "a") as log:
-            log.write("\n$ %s\n" % " ".join(argv))
-            log.flush()
-            r = subprocess.run(argv, stdin=stdin if stdin is not None else subprocess.DEVNULL,
-                               stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT if merge else log,
-                               timeout=timeout, env=env or self.env, cwd=cwd)
-            out = r.stdout.decode("utf-8", "replace")
-            log.write(out)
-        if check and r.returncode != 0:
-            raise AssertionError("%s exited with %d:\n%s" % (argv, r.returncode, self.log_tail()))
-        return out if check else r
-
-    def podman(self, *args, **kw):
-        return self.run("podman", *args, **kw)
-
-    def ok(self, *args):
-        return self.run("podman", *args, check=False, timeout=60).returncode == 0
-
-    def names(self, kind, *filters):
-        """Names of the containers, pods, volumes or networks there are now."""
-        args = {"container": ["ps", "-a"], "pod": ["pod", "ps"], "volume": ["volume", "ls"],
-                "network": ["network", "ls"]}[kind]
-        for f in filters:
-            args += ["--filter", f]
-        return set(self.podman(*args, "--format", "{{.Name}}" if kind != "container"
-                               else "{{.Names}}").split())
+class ComposePodman(Podman):
+    """Podman, with podman-compose and this test's stack and pod."""
 
     def compose(self, *args, port=None, timeout=900):
         """podman-compose goes on after a failed step and exits 0: its
@@ -240,88 +169,18 @@ class Podman:
             self.podman("network", "rm", "-f", name, check=False)
 
 
-def debian_mirror():
-    """The Debian archive this machine's apt uses (never a name written here)."""
-    stanzas = []
-    try:
-        with open("/etc/apt/sources.list.d/debian.sources") as f:
-            for block in re.split(r"\n\s*\n", f.read()):
-                fields = dict(re.findall(r"^([A-Za-z-]+):[ \t]*(.*)$", block, re.M))
-                if "deb" in fields.get("Types", "").split():
-                    stanzas.append((fields.get("URIs", ""), fields.get("Suites", ""),
-                                    fields.get("Components", "")))
-    except OSError:
-        pass
-    try:
-        with open("/etc/apt/sources.list") as f:
-            for line in f:
-                m = re.match(r"^deb\s+(?:\[[^]]*\]\s+)?(\S+)\s+(\S+)\s+(.*)$", line.strip())
-                if m:
-                    stanzas.append(m.groups())
-    except OSError:
-        pass
-    # The main archive: a release's own suite (not -updates, -security) with main.
-    for uris, suites, components in stanzas:
-        if uris and "main" in components.split() and any(
-                "-" not in s and "/" not in s for s in suites.split()):
-            return uris.split()[0]
-    pytest.skip("no Debian archive in /etc/apt/sources.list.d/debian.sources or "
-                "/etc/apt/sources.list to debootstrap the base image from")
-
-
-def ensure_base_image(pm):
-    """`FROM debian:bookworm` with no registry: a minbase debootstrap of the
-    machine's mirror, imported as debian:bookworm (podman stores it as
-    localhost/debian:bookworm, which the short name finds first)."""
-    if pm.ok("image", "exists", BASE_IMAGE):
-        return
-    with tempfile.TemporaryDirectory(prefix="uc-debootstrap-", dir="/var/tmp") as d:
-        rootfs = os.path.join(d, "rootfs")
-        pm.run("debootstrap", "--variant=minbase", "bookworm", rootfs, debian_mirror(),
-               timeout=1200)
-        for sub in ("var/lib/apt/lists", "var/cache/apt/archives"):
-            for entry in os.listdir(os.path.join(rootfs, sub)):
-                p = os.path.join(rootfs, sub, entry)
-                if os.path.isfile(p):
-                    os.unlink(p)
-        tar = subprocess.Popen(["tar", "-C", rootfs, "--numeric-owner", "-c", "."],
-                               stdout=subprocess.PIPE)
-        # An imported image has no PATH of its own.
-        pm.podman("import", "--change", "ENV PATH=" + PATH_IN_IMAGE, "--change",
-                  'CMD ["bash"]', "-", BASE_IMAGE, stdin=tar.stdout, timeout=600)
-        tar.stdout.close()
-        assert tar.wait() == 0
-    assert pm.ok("image", "exists", BASE_IMAGE)
-
-
 @pytest.fixture(scope="module")
 def pm():
-    if sanitizer_build():
-        pytest.skip("the images compile their own release binary from the source tree, "
-                    "so the sanitizer build's run would repeat the plain build's run")
-    if os.geteuid() != 0:
-        pytest.skip("podman's networks and port publishing, and debootstrap, need root here")
-    missing = [t for t in TOOLS if not shutil.which(t)]
-    if missing:
-        pytest.skip("%s not installed: ./run tests installs them" % " ".join(missing))
-    with tempfile.TemporaryDirectory(prefix="uc-docker-", dir="/tmp") as workdir:
-        pm = Podman(workdir)
-        info = pm.run("podman", "info", check=False, timeout=60)
-        if info.returncode != 0:
-            pytest.skip("podman cannot run on this machine (`podman info` failed):\n"
-                        + pm.log_tail(20))
-        # One run at a time on a machine (other checkouts too): the image tags
-        # and this test's names are shared.
-        with open(LOCK, "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            yield from run_with_cleanup(pm)
+    with podman_session(TOOLS, ComposePodman, sanitizer_reason=(
+            "the images compile their own release binary from the source tree, so "
+            "the sanitizer build's run would repeat the plain build's run")) as pm:
+        yield from run_with_cleanup(pm)
 
 
 def run_with_cleanup(pm):
     """Yield pm between two cleanups, then check that nothing is left."""
     pm.cleanup()
     before = {k: pm.names(k) for k in ("container", "pod", "volume", "network")}
-    ensure_base_image(pm)
     try:
         yield pm
     finally:
@@ -400,6 +259,13 @@ def test_compose_stack(pm, bodies):
     app, nginx = pm.service_container("app"), pm.service_container("nginx")
     pm.wait_healthy(app)
     pm.wait_healthy(nginx)
+
+    # The app image runs the Debian package, built in the image's first stage
+    # from a tree without .git: --version has no commit to name.
+    owner = pm.podman("exec", app, "dpkg-query", "--search", "/usr/bin/unixcorn")
+    assert owner.strip() == "unixcorn: /usr/bin/unixcorn", owner
+    version = pm.podman("exec", app, "unixcorn", "--version").strip()
+    assert version == "unixcorn " + project_version(), version
 
     for size in (1000, 16 << 20):
         bodies.echo(url, size)
