@@ -47,7 +47,7 @@ static int run_metrics(const struct config *cfg, const char *master_pid) {
   struct metrics_setup ms = {.listen_fd = HANDOFF_FIRST_FD,
                              .shm_fd = HANDOFF_FIRST_FD + 1,
                              .master_pid = (pid_t)strtol(master_pid, NULL, 10)};
-  if (ms.master_pid <= 1) {
+  if (ms.master_pid <= 0) { /* 1 is a master that runs as a container's init */
     log_error(HANDOFF_METRICS " is only for the metrics process that a unixcorn "
                               "master starts");
     return WORKER_BOOT_FAILED;

@@ -263,3 +263,32 @@ def test_usr2_hands_the_metrics_socket_to_the_new_master(start_server, workdir, 
     os.kill(new_master, signal.SIGTERM)
     assert wait_pid(new_master) == 0, srv.stderr()
     assert not os.path.lexists(metrics)
+
+
+def test_a_master_that_is_pid_1_starts_its_metrics_process(workdir):
+    """In a container the master is often pid 1 (docker/Dockerfile's
+    ENTRYPOINT): its metrics process must take that pid as its master's."""
+    if subprocess.run(["unshare", "--pid", "--fork", "true"]).returncode != 0:
+        pytest.skip("no PID namespace here (unshare needs root)")
+    from conftest import BIN
+    sock, metrics = os.path.join(workdir, "app.sock"), os.path.join(workdir, "metrics.sock")
+    log = open(os.path.join(workdir, "pid1.log"), "w+b")
+    proc = subprocess.Popen(["unshare", "--pid", "--fork", "--kill-child", BIN,
+                             "--bind", "unix:" + sock, "--metrics-bind", "unix:" + metrics],
+                            stderr=log)
+    try:
+        assert wait_until(lambda: os.path.exists(metrics), timeout=10)
+        values = scrape(metrics)
+        assert any(k.startswith("unixcorn_workers{") for k in values), values
+        log.seek(0)
+        assert b" [1] [INFO] Starting unixcorn" in log.read()
+        assert echo_unix(sock, b"pid 1").body == b"pid 1"
+    finally:
+        for master in child_pids(proc.pid):  # unshare itself ignores TERM
+            os.kill(master, signal.SIGTERM)
+        proc.wait(timeout=30)
+        log.seek(0)
+        text = log.read().decode(errors="replace")
+        log.close()
+    assert "is only for the metrics process" not in text, text
+    assert not re.search(r"Metrics process \(pid:\d+\) exited with code [1-9]", text), text
