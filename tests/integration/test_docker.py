@@ -103,14 +103,20 @@ def readiness_command():
 
 
 def test_health_checks_ask_healthz_where_the_app_serves_it():
-    """compose's healthcheck and the pod's readiness probe are one command:
+    """compose's healthcheck and the pod's readiness probe are one script in
+    the image (podman-compose 1.0.3 mangles a shell command given as a list):
     GET /healthz on the metrics address that docker/unixcorn.conf binds."""
     host, port = metrics_address()
     (compose,) = load_yaml(COMPOSE_FILE)
     check = compose["services"]["app"]["healthcheck"]["test"]
     assert check[0] == "CMD" and check[1:] == readiness_command()
-    script = " ".join(check)
-    assert "/dev/tcp/%s/%d" % (host, port) in script and "GET /healthz " in script
+    script = readiness_command()[0]
+    assert script.startswith("/usr/local/bin/")
+    with open(os.path.join(DOCKER, os.path.basename(script))) as f:
+        text = f.read()
+    assert "/dev/tcp/%s/%d" % (host, port) in text and "GET /healthz " in text
+    with open(os.path.join(DOCKER, "Dockerfile")) as f:
+        assert "COPY docker/%s %s\n" % (os.path.basename(script), script) in f.read()
 
     deployment = next(d for d in load_yaml(K8S_FILE) if d["kind"] == "Deployment")
     pod = deployment["spec"]["template"]["spec"]
