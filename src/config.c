@@ -280,120 +280,151 @@ struct option_spec {
 
 static const struct option_spec options[] = {
     {"bind", 'b', OPT_BIND, "ADDR",
-     "Listen on ADDR; repeatable. unix:PATH, HOST:PORT or [IPV6]:PORT.\n"
+     "Listen on ADDR: unix:PATH, HOST:PORT or [IPV6]:PORT; repeatable, e.g.\n"
+     "--bind unix:/run/unixcorn/app.sock --bind 127.0.0.1:8000.\n"
      "Default: " DEFAULT_BIND},
     {"workers", 'w', OPT_WORKERS, "N",
-     "Worker processes, each with its own event loop, all accepting on the same\n"
-     "sockets; 'auto': one per CPU this process may use (its CPU affinity and\n"
-     "its cgroup's cpu.max quota, rounded up), e.g. --workers auto. Default: 1"},
+     "Worker processes, each with its own event loop, all accepting on the\n"
+     "same sockets; 'auto': one per CPU this process may use (its CPU\n"
+     "affinity and its cgroup's cpu.max quota, rounded up),\n"
+     "e.g. --workers auto or --workers 4. Default: 1"},
     {"timeout", 't', OPT_TIMEOUT, "SECONDS",
-     "A worker whose event loop is stuck this long, or whose blocking application\n"
-     "has held one request this long, is aborted (it logs what it was doing) and\n"
-     "replaced; 0 = never. Default: 30"},
+     "A worker whose event loop is stuck this long, or whose blocking\n"
+     "application has held one request this long, is aborted (it logs what\n"
+     "it was doing) and replaced; 0 = never. E.g. --timeout 60. Default: 30"},
     {"graceful-timeout", 0, OPT_GRACEFUL_TIMEOUT, "SECONDS",
-     "On SIGTERM or a reload, how long in-flight requests may take to finish.\n"
-     "Default: 30"},
+     "On SIGTERM or a reload, how long in-flight requests may take to\n"
+     "finish. E.g. --graceful-timeout 60. Default: 30"},
     {"shutdown-delay", 0, OPT_SHUTDOWN_DELAY, "SECONDS",
-     "After SIGTERM, serve on as usual this long while /healthz on --metrics-bind\n"
-     "answers 503 (a load balancer takes the server out), then stop gracefully.\n"
-     "A second TERM, or INT, cuts it short. E.g. --shutdown-delay 5. Default: 0"},
+     "After SIGTERM, serve on as usual this long while /healthz on\n"
+     "--metrics-bind answers 503 (a load balancer takes the server out),\n"
+     "then stop gracefully. A second TERM, or INT, cuts it short.\n"
+     "E.g. --shutdown-delay 5. Default: 0"},
     {"max-queue-time", 0, OPT_MAX_QUEUE_TIME, "SECONDS",
-     "Answer 503 with Retry-After, without running the application, a request\n"
-     "that waited longer since its proxy's X-Request-Start stamp (from trusted\n"
-     "peers: --forwarded-allow-ips). E.g. --max-queue-time 10; 0 = never.\n"
-     "Default: 0"},
+     "Answer 503 with Retry-After, without running the application, a\n"
+     "request that waited longer since its proxy's X-Request-Start stamp\n"
+     "(from trusted peers: --forwarded-allow-ips).\n"
+     "E.g. --max-queue-time 10; 0 = never. Default: 0"},
     {"max-requests", 0, OPT_MAX_REQUESTS, "N",
-     "A worker finishes its requests and is replaced after about N requests;\n"
-     "0 = never. Default: 0"},
+     "A worker finishes its requests and is replaced after about N\n"
+     "requests, e.g. --max-requests 1000; 0 = never. Default: 0"},
     {"max-requests-jitter", 0, OPT_MAX_REQUESTS_JITTER, "N",
-     "Adds up to N to each worker's --max-requests, so they do not all restart\n"
-     "together. Default: 0"},
+     "Adds up to N to each worker's --max-requests, so they do not all\n"
+     "restart together, e.g. --max-requests-jitter 100. Default: 0"},
     {"max-worker-memory", 0, OPT_MAX_WORKER_MEMORY, "SIZE",
-     "A worker whose RSS stays above SIZE (K, M or G suffix) for 5 heartbeats in a\n"
-     "row (1 s) is replaced: a new one starts, then the old one finishes its\n"
-     "requests. E.g. --max-worker-memory 512M; 0 = never. Default: 0"},
+     "A worker whose RSS stays above SIZE (K, M or G suffix) for 5\n"
+     "heartbeats in a row (1 s) is replaced: a new one starts, then the old\n"
+     "one finishes its requests. E.g. --max-worker-memory 512M; 0 = never.\n"
+     "Default: 0"},
     {"max-worker-lifetime", 0, OPT_MAX_WORKER_LIFETIME, "SECONDS",
-     "Replace each worker after it has run this long, the same way, one at a\n"
-     "time. E.g. --max-worker-lifetime 3600; 0 = never. Default: 0"},
+     "Replace each worker after it has run this long, the same way, one at\n"
+     "a time. E.g. --max-worker-lifetime 3600; 0 = never. Default: 0"},
     {"max-worker-lifetime-jitter", 0, OPT_MAX_WORKER_LIFETIME_JITTER, "SECONDS",
-     "Adds up to SECONDS at random to each worker's lifetime, so they do not all\n"
-     "come due together, e.g. --max-worker-lifetime-jitter 600. Default: 0"},
+     "Adds up to SECONDS at random to each worker's lifetime, so they do\n"
+     "not all come due together, e.g. --max-worker-lifetime-jitter 600.\n"
+     "Default: 0"},
     {"config", 'c', OPT_CONFIG, "FILE",
      "Read settings from FILE, e.g. -c /etc/unixcorn/unixcorn.conf: one\n"
-     "'flag = value' a line with the long flag names, as 'workers = 4'; '#'\n"
-     "starts a comment. The command line wins over $" CONFIG_ENV_ARGS " (flags,\n"
-     "quoted as for a shell), which wins over the file. HUP reads both again."},
-    {"pid", 'p', OPT_PID, "FILE", "Write the master's pid to FILE."},
+     "'flag = value' a line with the long flag names, as 'workers = 4';\n"
+     "'#' starts a comment. The command line wins over\n"
+     "$" CONFIG_ENV_ARGS " (flags, quoted as for a shell), which wins over\n"
+     "the file. HUP reads both again."},
+    {"pid", 'p', OPT_PID, "FILE",
+     "Write the master's pid to FILE, e.g. --pid /run/unixcorn/unixcorn.pid."},
     {"check-config", 0, OPT_CHECK_CONFIG, NULL,
-     "Check the flags, $" CONFIG_ENV_ARGS ", the --config file and the APP (loaded,\n"
-     "its init run in a throwaway process), then exit."},
+     "Check the flags, $" CONFIG_ENV_ARGS ", the --config file and the\n"
+     "APP (loaded, its init run in a throwaway process), then exit. E.g.\n"
+     "unixcorn -c /etc/unixcorn/unixcorn.conf --check-config ./app.so"},
     {"metrics-bind", 0, OPT_METRICS_BIND, "ADDR",
      "Serve Prometheus metrics on ADDR (as for --bind), e.g.\n"
-     "unix:/tmp/app-metrics.sock or 127.0.0.1:9100. The master binds it; a\n"
-     "process of its own, not a worker, serves it. Default: off"},
+     "--metrics-bind 127.0.0.1:9100 or unix:/tmp/app-metrics.sock. The\n"
+     "master binds it; a process of its own, not a worker, serves it.\n"
+     "Default: off"},
     {"backlog", 0, OPT_BACKLOG, "N",
-     "Listen queue length; the kernel caps it at net.core.somaxconn. Default: 2048"},
+     "Listen queue length; the kernel caps it at net.core.somaxconn.\n"
+     "E.g. --backlog 4096. Default: 2048"},
     {"keepalive", 0, OPT_KEEPALIVE, "SECONDS",
      "Idle time allowed between requests on a kept-alive connection;\n"
-     "0 closes after every response. Default: 5"},
+     "0 closes after every response. E.g. --keepalive 65 behind a load\n"
+     "balancer that keeps idle connections 60 s. Default: 5"},
     {"keep-alive", 0, OPT_KEEPALIVE, "SECONDS", NULL},
     {"header-timeout", 0, OPT_HEADER_TIMEOUT, "SECONDS",
-     "The whole request head must arrive within this time (else 408). Default: 10"},
+     "The whole request head must arrive within this time (else 408).\n"
+     "E.g. --header-timeout 5. Default: 10"},
     {"read-timeout", 0, OPT_READ_TIMEOUT, "SECONDS",
-     "Longest stall while reading a body or writing a response. Default: 30"},
+     "Longest stall while reading a body or writing a response.\n"
+     "E.g. --read-timeout 60. Default: 30"},
     {"limit-request-line", 0, OPT_LIMIT_LINE, "N",
-     "Longest request line in bytes (else 414); 0 = unlimited. Default: 4094"},
+     "Longest request line in bytes (else 414); 0 = unlimited.\n"
+     "E.g. --limit-request-line 8190. Default: 4094"},
     {"limit-request-fields", 0, OPT_LIMIT_FIELDS, "N",
-     "Most header fields in a request (else 431). Default: 100"},
+     "Most header fields in a request (else 431).\n"
+     "E.g. --limit-request-fields 200. Default: 100"},
     {"limit-request-field_size", 0, OPT_LIMIT_FIELD_SIZE, "N",
-     "Largest header field, name and value, in bytes (else 431); 0 = unlimited.\n"
-     "Default: 8190"},
+     "Largest header field, name and value, in bytes (else 431);\n"
+     "0 = unlimited. E.g. --limit-request-field_size 16380. Default: 8190"},
     {"limit-request-field-size", 0, OPT_LIMIT_FIELD_SIZE, "N", NULL},
     {"limit-request-body", 0, OPT_LIMIT_BODY, "BYTES",
      "Largest request body (else 413), with an optional K, M or G suffix;\n"
-     "0 = unlimited. Also bounds the disk a spooled body uses. Default: 1G"},
+     "0 = unlimited. Also bounds the disk a spooled body uses.\n"
+     "E.g. --limit-request-body 10M. Default: 1G"},
     {"tmp-dir", 0, OPT_TMP_DIR, "DIR",
-     "Where bodies too large for memory are spooled, as unlinked files.\n"
+     "Where bodies too large for memory are spooled, as unlinked files,\n"
+     "e.g. --tmp-dir /var/tmp where /tmp is a tmpfs (in memory).\n"
      "Default: $TMPDIR, else /tmp"},
     {"echo-stream", 0, OPT_ECHO_STREAM, NULL,
-     "Echo each body back as it arrives (chunked) instead of after it is complete.\n"
-     "Only for clients that read while they send; see the README."},
+     "Echo each body back as it arrives (chunked) instead of after it is\n"
+     "complete. Only for clients that read while they send; see the\n"
+     "README."},
     {"app", 0, OPT_APP, "APP",
-     "The application, as the APP argument is; in a --config file, e.g.\n"
-     "'app = /srv/app.so'. Default: echo"},
+     "The application, as the APP argument is, e.g. --app /srv/app.so;\n"
+     "in a --config file, 'app = /srv/app.so'. Default: echo"},
     {"app-arg", 0, OPT_APP_ARG, "TEXT",
-     "Handed to the application's init, as it is. Default: empty"},
+     "Handed to the application's init, as it is, e.g. --app-arg /srv/www\n"
+     "(the directory examples/static_files.c serves). Default: empty"},
     {"threads", 0, OPT_THREADS, "N",
-     "Threads per worker for a blocking application (one that may block on a\n"
-     "database, a file, a computation): up to N of its requests run at once,\n"
-     "while the worker's event loop goes on serving. Default: 1"},
+     "Threads per worker for a blocking application (one that may block on\n"
+     "a database, a file, a computation): up to N of its requests run at\n"
+     "once, while the worker's event loop goes on serving.\n"
+     "E.g. --threads 8. Default: 1"},
     {"socket-mode", 0, OPT_SOCKET_MODE, "OCTAL",
-     "Permissions of Unix socket files. Default: 0666"},
-    {"socket-group", 0, OPT_SOCKET_GROUP, "GROUP", "Group owning Unix socket files."},
+     "Permissions of Unix socket files, e.g. --socket-mode 0660 to let in\n"
+     "only the owner and --socket-group. Default: 0666"},
+    {"socket-group", 0, OPT_SOCKET_GROUP, "GROUP",
+     "Group owning Unix socket files, e.g. --socket-group www-data (the\n"
+     "group of nginx's user on Debian)."},
     {"forwarded-allow-ips", 0, OPT_FORWARDED_ALLOW, "IPS",
-     "Comma-separated proxy addresses whose X-Forwarded-For is logged as the\n"
-     "client address, or '*' for any. Peers on a Unix socket are always trusted:\n"
-     "the socket's permissions decide who can connect.\n"
+     "Comma-separated proxy addresses whose X-Forwarded-For is logged as\n"
+     "the client address, or '*' for any, e.g.\n"
+     "--forwarded-allow-ips 10.0.0.5,10.0.0.6. Peers on a Unix socket are\n"
+     "always trusted: the socket's permissions decide who can connect.\n"
      "Default: $FORWARDED_ALLOW_IPS, else " DEFAULT_FORWARDED_ALLOW},
     {"worker-connections", 0, OPT_WORKER_CONNECTIONS, "N",
-     "Most connections open at once; beyond it new ones wait in the listen\n"
-     "queue. Default: 1000"},
+     "Most connections a worker keeps open at once; beyond it new ones\n"
+     "wait in the listen queue. E.g. --worker-connections 4096.\n"
+     "Default: 1000"},
     {"allow-uid", 0, OPT_ALLOW_UID, "USERS",
-     "Comma-separated users (names or uids) allowed to connect on a Unix socket,\n"
-     "checked with SO_PEERCRED; others are closed at once. Default: anyone"},
+     "Comma-separated users (names or uids) allowed to connect on a Unix\n"
+     "socket, checked with SO_PEERCRED; others are closed at once.\n"
+     "E.g. --allow-uid www-data,1000. Default: anyone"},
     {"allow-gid", 0, OPT_ALLOW_GID, "GROUPS",
-     "Like --allow-uid, for the peer's primary group. A peer passes if its uid\n"
-     "or its gid is allowed."},
+     "Like --allow-uid, for the peer's primary group. A peer passes if its\n"
+     "uid or its gid is allowed. E.g. --allow-gid www-data."},
     {"access-logfile", 0, OPT_ACCESS_LOG, "FILE",
-     "Write an access log line per request to FILE; '-' is stdout. Default: off"},
+     "Write an access log line per request to FILE; '-' is stdout, e.g.\n"
+     "--access-logfile /var/log/unixcorn/access.log. Default: off"},
     {"access-logformat", 0, OPT_ACCESS_LOGFORMAT, "FORMAT",
-     "The access log's line, of Gunicorn's atoms, e.g. '%(h)s \"%(r)s\" %(s)s\n"
-     "%(request_id)s %({x-forwarded-proto}i)s'; or 'json', one JSON object a line.\n"
-     "Default: the combined format, the request time, and a Unix-socket peer's\n"
-     "pid and uid. Atoms, JSON keys and request IDs: docs/logging.md"},
-    {"error-logfile", 0, OPT_ERROR_LOG, "FILE", "Error log; '-' is stderr. Default: -"},
+     "The access log's line, of Gunicorn's atoms, e.g. --access-logformat\n"
+     "'%(h)s \"%(r)s\" %(s)s %(request_id)s %({x-forwarded-proto}i)s'; or\n"
+     "'json', one JSON object a line. Default: the combined format, the\n"
+     "request time, and a Unix-socket peer's pid and uid. Atoms, JSON keys\n"
+     "and request IDs: docs/logging.md"},
+    {"error-logfile", 0, OPT_ERROR_LOG, "FILE",
+     "Error log; '-' is stderr.\n"
+     "E.g. --error-logfile /var/log/unixcorn/error.log. Default: -"},
     {"log-level", 0, OPT_LOG_LEVEL, "LEVEL",
-     "debug, info, warning, error or critical. Default: info"},
+     "debug, info, warning, error or critical, e.g. --log-level warning.\n"
+     "Default: info"},
     {"help", 'h', OPT_HELP, NULL, "Show this help and exit."},
     {"version", 'v', OPT_VERSION, NULL, "Show the version and exit."},
 };

@@ -310,15 +310,37 @@ def test_an_error_status_returned_is_the_answer_and_no_error_line(start_server, 
     assert error_lines(srv) == []
 
 
+# A client's own X-Request-ID, as a trusted peer (a Unix socket's) may send it:
+# 20 to 200 of [A-Za-z0-9+/=-]. The crash dump names it, to find the request
+# in the access log and the proxy's.
+CRASH_ID = "Zm9v+YmFy/Y3Jhc2g=-boom-0007"
+
+
+def dump_lines(stderr, pid):
+    """The lines of worker pid's last words: its "it was here:" line and the
+    request lines indented below it."""
+    lines = stderr.splitlines()
+    start = max(i for i, l in enumerate(lines)
+                if l.startswith("[%d] [CRITICAL] Worker crashed" % pid))
+    dump = [lines[start]]
+    for line in lines[start + 1:]:
+        if not line.startswith("  "):
+            break
+        dump.append(line)
+    return dump
+
+
 @pytest.mark.parametrize("kind", ["event", "blocking"])
 def test_a_crash_names_the_request_and_the_worker_is_replaced(start_server, kind):
     srv = start_server("--threads", "2", app("crash_" + kind))
     old = srv.worker_pid()
     s = srv.connect(20)
-    s.sendall(request_bytes("GET", "/boom?id=7"))
+    s.sendall(request_bytes("GET", "/boom?id=7", headers={"X-Request-ID": CRASH_ID}))
     assert Reader(s).closed(timeout=10)
     assert log_search(srv, r"Worker crashed \(SIGSEGV\); it was here:", timeout=10)
-    assert "in the application, on this thread: GET /boom?id=7 (from unix)" in srv.stderr()
+    dump = dump_lines(srv.stderr(), old)
+    assert ("  in the application, on this thread: GET /boom?id=7 (from unix) "
+            "request_id=%s" % CRASH_ID) in dump, dump
     assert log_search(srv, r"Worker \(pid:%d\) was killed by Segmentation fault" % old)
     assert wait_until(lambda: srv.worker_pids() and srv.worker_pids() != [old], 10)
     assert wait_until(lambda: "Booting worker" in srv.stderr().split("Segmentation")[-1], 10)

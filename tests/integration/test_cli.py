@@ -39,6 +39,75 @@ def test_help_documents_every_flag_and_default_bind():
     assert "unix:/tmp/app.sock" in text
 
 
+README = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "README.md")
+
+
+def help_entries(text):
+    """--help's options as [(flags, ARG or None, text)]: a heading line
+    ("  -b, --bind ADDR", "      --keepalive, --keep-alive SECONDS"), then its
+    text indented below it, up to the next heading or a blank line."""
+    entries = []
+    for line in text.split("\nOptions:\n", 1)[1].splitlines():
+        m = re.fullmatch(r" {2}(?:-\w, | {4})(--[\w-]+(?:, --[\w-]+)*)(?: ([A-Z_]+))?", line)
+        if m:
+            entries.append((m.group(1).split(", "), m.group(2), []))
+        elif line.startswith(" " * 10) and entries:
+            entries[-1][2].append(line.strip())
+        elif not line.strip():
+            break
+    return [(flags, arg, " ".join(lines)) for flags, arg, lines in entries]
+
+
+def readme_flag_rows():
+    """The README's "## Command line" table as [(first cell, whole row)]."""
+    with open(README) as f:
+        text = f.read()
+    section = text.split("\n## Command line\n", 1)[1].split("\n#", 1)[0]
+    rows = [l for l in section.splitlines() if l.startswith("| ") and "---" not in l]
+    assert rows and rows[0].startswith("| flag |"), section[:500]
+    return [(row.split(" | ")[0], row) for row in rows[1:]]
+
+
+def names(text, flag):
+    return re.search(_flag_re(flag), text) is not None
+
+
+def test_every_flag_of_help_has_an_example_and_a_readme_row():
+    """Issue #16: --help and the README cover every flag with an example. A
+    flag that takes a value shows one in its --help text ("e.g." or "E.g.")
+    and in its README row; a switch (--check-config, --echo-stream, --help,
+    --version) needs none. Each flag has a row of its own in the README's
+    table, an alias at least a mention in its flag's row."""
+    r = run_cli(["--help"])
+    assert r.returncode == 0, r
+    entries = help_entries(r.stdout)
+    flags = [f for fs, _, _ in entries for f in fs]
+    for want in ("--bind", "--keep-alive", "--limit-request-field-size", "--app-arg",
+                 "--threads", "--check-config", "--version"):
+        assert want in flags, (want, flags)
+    rows = readme_flag_rows()
+    no_example, no_row, no_row_example = [], [], []
+    for fs, arg, text in entries:
+        if arg is not None and "e.g." not in text.lower():
+            no_example.append(fs[0])
+        row = next((row for first, row in rows if names(first, fs[0])), None)
+        if row is None:
+            no_row.append(fs[0])
+            continue
+        no_row += [alias for alias in fs[1:] if not names(row, alias)]
+        if arg is not None and "e.g." not in row.lower():
+            no_row_example.append(fs[0])
+    assert no_example == [], "--help shows no example for %s" % no_example
+    assert no_row == [], "README.md's Command line table has no row for %s" % no_row
+    assert no_row_example == [], "README.md's rows show no example for %s" % no_row_example
+
+
+def test_help_fits_80_columns():
+    r = run_cli(["--help"])
+    assert r.returncode == 0, r
+    assert [l for l in r.stdout.splitlines() if len(l) > 80] == []
+
+
 @pytest.mark.parametrize("flag", ["-v", "--version"])
 def test_version(flag):
     r = run_cli([flag])
