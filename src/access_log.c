@@ -278,7 +278,8 @@ static size_t request_fields(struct sink *k, const struct access_entry *e,
  * X-Request-ID is the server's unless the application set its own. */
 static size_t response_fields(struct sink *k, const struct access_entry *e,
                               const char *name, size_t name_len) {
-  const char *p = e->resp_fields, *end = p + e->resp_fields_len, *eol;
+  const char *p = e->resp_fields, *eol;
+  const char *end = p != NULL ? p + e->resp_fields_len : NULL; /* none yet: NULL */
   size_t n = 0;
   for (; p != NULL && (eol = memchr(p, '\r', (size_t)(end - p))) != NULL; p = eol + 2) {
     const char *colon = memchr(p, ':', (size_t)(eol - p));
