@@ -1,7 +1,7 @@
-/* What config.c, which knows the flags and their values, shares with the
- * files that parse parts of a configuration: config_bind.c (addresses) and
- * config_source.c (where settings come from). A flag of the option table, and
- * one setting applied to a struct config. */
+/* What the files of the configuration share: config_options.c (the flags and
+ * their help text), config.c (what each value means), config_bind.c
+ * (addresses) and config_source.c (where settings come from). A flag of the
+ * option table, and one setting applied to a struct config. */
 #ifndef UNIXCORN_CONFIG_IMPL_H
 #define UNIXCORN_CONFIG_IMPL_H
 
@@ -10,6 +10,62 @@
 #include <stdint.h>
 
 #include "config.h"
+
+/* Defaults that the flags' help text names too. */
+#define DEFAULT_BIND "unix:/tmp/app.sock"
+#define DEFAULT_FORWARDED_ALLOW "127.0.0.1,::1"
+
+/* One per setting; an alias (--keep-alive) shares its flag's id. */
+enum opt_id {
+  OPT_BIND,
+  OPT_WORKERS,
+  OPT_TIMEOUT,
+  OPT_MAX_REQUESTS,
+  OPT_MAX_REQUESTS_JITTER,
+  OPT_MAX_WORKER_MEMORY,
+  OPT_MAX_WORKER_LIFETIME,
+  OPT_MAX_WORKER_LIFETIME_JITTER,
+  OPT_CONFIG,
+  OPT_PID,
+  OPT_CHECK_CONFIG,
+  OPT_METRICS_BIND,
+  OPT_BACKLOG,
+  OPT_KEEPALIVE,
+  OPT_HEADER_TIMEOUT,
+  OPT_READ_TIMEOUT,
+  OPT_GRACEFUL_TIMEOUT,
+  OPT_SHUTDOWN_DELAY,
+  OPT_MAX_QUEUE_TIME,
+  OPT_LIMIT_LINE,
+  OPT_LIMIT_FIELDS,
+  OPT_LIMIT_FIELD_SIZE,
+  OPT_LIMIT_BODY,
+  OPT_TMP_DIR,
+  OPT_ECHO_STREAM,
+  OPT_APP,
+  OPT_APP_ARG,
+  OPT_THREADS,
+  OPT_SOCKET_MODE,
+  OPT_SOCKET_GROUP,
+  OPT_FORWARDED_ALLOW,
+  OPT_WORKER_CONNECTIONS,
+  OPT_ALLOW_UID,
+  OPT_ALLOW_GID,
+  OPT_ACCESS_LOG,
+  OPT_ACCESS_LOGFORMAT,
+  OPT_ERROR_LOG,
+  OPT_LOG_LEVEL,
+  OPT_HELP,
+  OPT_VERSION,
+};
+
+struct option_spec {
+  const char *name;
+  char short_name;
+  enum opt_id id;
+  const char *arg;  /* NULL: a switch */
+  const char *help; /* NULL: an alias, listed under the first spelling */
+};
 
 /* Where a flag may be given, and what a reload (HUP) does with it. */
 enum option_scope {
