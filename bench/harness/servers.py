@@ -197,13 +197,16 @@ def rawecho(binary, work, address):
 
 # The bundled nginx in front (scenario 2): the shipped files, with only the
 # listen port, the upstream address and, for the variant without upstream
-# keep-alive, the keepalive line changed. It answers as the app behind it does,
+# keep-alive, the keepalive line and the empty Connection header commented out,
+# as the files' comments say to (nginx then sends Connection: close, its
+# default without upstream keep-alive). It answers as the app behind it does,
 # so it counts as up once a POST through it gets the app's answer.
 
 SHIPPED_NGINX = os.path.join(REPO, "nginx")
 LISTEN_LINE = "listen 127.0.0.1:8080;"
 UPSTREAM_LINE = "server unix:/tmp/app.sock "
 KEEPALIVE_LINE = "keepalive 32;"
+EMPTY_CONNECTION_LINE = 'proxy_set_header Connection "";'
 
 
 def front_nginx(work, listen, app, keepalive):
@@ -212,6 +215,7 @@ def front_nginx(work, listen, app, keepalive):
     changes = {LISTEN_LINE: "listen %s;" % listen, UPSTREAM_LINE: "server %s " % app.address}
     if not keepalive:
         changes[KEEPALIVE_LINE] = "# keepalive 32;"
+        changes[EMPTY_CONNECTION_LINE] = "# " + EMPTY_CONNECTION_LINE
     write_substituted([os.path.join(SHIPPED_NGINX, name) for name in os.listdir(SHIPPED_NGINX)],
                       changes, confdir)
     prefix = nginx_prefix(work, name)
