@@ -209,10 +209,11 @@ static int wrong_thread(unixcorn_request *r) {
   return text(r, 200, "too late\n");
 }
 
+/* ?sig=N: the signal it dies of (SIGSEGV unless told). */
 static int crash(unixcorn_request *r) {
   if (ok_path(r))
     return text(r, 200, "ok\n");
-  raise(SIGSEGV);
+  raise((int)query_number(r, "sig", SIGSEGV));
   return 0;
 }
 

@@ -4,7 +4,9 @@ them to, their crashes, and HUP code reload. tests/apps/testapps.c is the
 application, one descriptor per behaviour."""
 
 import os
+import re
 import shutil
+import signal
 import socket
 import threading
 import time
@@ -331,19 +333,24 @@ def dump_lines(stderr, pid):
 
 
 @pytest.mark.parametrize("kind", ["event", "blocking"])
-def test_a_crash_names_the_request_and_the_worker_is_replaced(start_server, kind):
+@pytest.mark.parametrize("sig", [signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT],
+                         ids=lambda s: signal.Signals(s).name)
+def test_a_crash_names_the_request_and_the_worker_is_replaced(start_server, kind, sig):
     srv = start_server("--threads", "2", app("crash_" + kind))
     old = srv.worker_pid()
     s = srv.connect(20)
-    s.sendall(request_bytes("GET", "/boom?id=7", headers={"X-Request-ID": CRASH_ID}))
+    target = "/boom?id=7&sig=%d" % sig
+    s.sendall(request_bytes("GET", target, headers={"X-Request-ID": CRASH_ID}))
     assert Reader(s).closed(timeout=10)
-    assert log_search(srv, r"Worker crashed \(SIGSEGV\); it was here:", timeout=10)
+    name = signal.Signals(sig).name
+    assert log_search(srv, r"Worker crashed \(%s\); it was here:" % name, timeout=10)
     dump = dump_lines(srv.stderr(), old)
-    assert ("  in the application, on this thread: GET /boom?id=7 (from unix) "
-            "request_id=%s" % CRASH_ID) in dump, dump
-    assert log_search(srv, r"Worker \(pid:%d\) was killed by Segmentation fault" % old)
+    assert ("  in the application, on this thread: GET %s (from unix) "
+            "request_id=%s" % (target, CRASH_ID)) in dump, dump
+    described = signal.strsignal(sig)
+    assert log_search(srv, r"Worker \(pid:%d\) was killed by %s" % (old, re.escape(described)))
     assert wait_until(lambda: srv.worker_pids() and srv.worker_pids() != [old], 10)
-    assert wait_until(lambda: "Booting worker" in srv.stderr().split("Segmentation")[-1], 10)
+    assert wait_until(lambda: "Booting worker" in srv.stderr().split(described)[-1], 10)
     assert get(srv, "/ok").body == b"ok\n"
 
 
