@@ -157,6 +157,8 @@ static void fail_request_with(struct conn *c, int status, const char *reason,
   c->failed = true;
   if (x != NULL && !head_out) { /* what the application had set never goes out */
     x->reply.fields.len = 0;
+    x->reply.status = status;
+    x->reply.state = RESPONSE_ENDED;
     if (x->id.len == 0)
       request_id_assign(&x->id, &x->req, x->peer.trusted);
   }
@@ -165,10 +167,6 @@ static void fail_request_with(struct conn *c, int status, const char *reason,
     if (response_error_format(&c->out, status, reason, fields, x ? x->id.text : NULL,
                               x ? x->id.len : 0) < 0)
       c->out.len = c->out_pos;
-  }
-  if (x != NULL && !head_out) {
-    x->reply.status = status;
-    x->reply.state = RESPONSE_ENDED;
   }
   if (in_request && x != NULL) {
     if (x->req.version_major == 0) { /* the head was not parsed: log what we have */
