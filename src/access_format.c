@@ -3,10 +3,10 @@
  * that writing a line never fails and never allocates. */
 #include "access_log.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "errmsg.h"
 #include "grammar.h"
 
 #define DEFAULT_SPEC                                                                     \
@@ -67,17 +67,6 @@ static const struct {
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-  return -1;
-}
-
 /* An op, with its text (a literal, or a header name, lowercased). */
 static int add_op(struct access_format *f, uint8_t atom, const char *s, size_t len) {
   if (f->nops == COUNT(f->ops) || f->text_len + len > sizeof f->text)
@@ -120,7 +109,7 @@ static int reserve(struct access_format *f, char *err, size_t errlen) {
     f->ops[i].after = (uint16_t)after;
     after += least(f, &f->ops[i]);
     if (after > ACCESS_LINE_MAX)
-      return fail(err, errlen, "its fixed parts alone pass %d bytes", ACCESS_LINE_MAX);
+      return errmsg(err, errlen, "its fixed parts alone pass %d bytes", ACCESS_LINE_MAX);
   }
   return 0;
 }
@@ -137,12 +126,13 @@ static int add_header_atom(struct access_format *f, const char *name, size_t len
                            char *err, size_t errlen) {
   char kind = name[len - 1];
   if (kind == 'e')
-    return fail(err, errlen, "%%(%.*s)s: environment variables ({NAME}e) are not logged",
-                (int)len, name);
+    return errmsg(err, errlen,
+                  "%%(%.*s)s: environment variables ({NAME}e) are not logged", (int)len,
+                  name);
   if (name[len - 2] != '}' || (kind != 'i' && kind != 'o') ||
       !header_name_valid(name + 1, len - 3))
-    return fail(err, errlen, "%%(%.*s)s: expected {HEADER}i or {HEADER}o", (int)len,
-                name);
+    return errmsg(err, errlen, "%%(%.*s)s: expected {HEADER}i or {HEADER}o", (int)len,
+                  name);
   return add_op(f, kind == 'i' ? ACCESS_REQUEST_HEADER : ACCESS_RESPONSE_HEADER, name + 1,
                 len - 3);
 }
@@ -168,11 +158,11 @@ static int add_atom(struct access_format *f, const char *name, size_t len, char 
   int atom =
       len >= 3 && name[0] == '{' ? ACCESS_REQUEST_HEADER : atom_named(name, len, &number);
   if (atom < 0)
-    return fail(err, errlen, "no atom %%(%.*s)%c (the atoms are in docs/logging.md)",
-                (int)len, name, conv);
+    return errmsg(err, errlen, "no atom %%(%.*s)%c (the atoms are in docs/logging.md)",
+                  (int)len, name, conv);
   if (conv == 'd' && (atom == ACCESS_REQUEST_HEADER || !number))
-    return fail(err, errlen, "%%(%.*s)d: not always a number; write %%(%.*s)s", (int)len,
-                name, (int)len, name);
+    return errmsg(err, errlen, "%%(%.*s)d: not always a number; write %%(%.*s)s",
+                  (int)len, name, (int)len, name);
   if (atom == ACCESS_REQUEST_HEADER)
     return add_header_atom(f, name, len, err, errlen);
   return add_op(f, (uint8_t)atom, NULL, 0);
@@ -188,7 +178,7 @@ static int parse_spec(struct access_format *f, const char *spec, char *err,
     unsigned char c = (unsigned char)*p;
     if (c != '%') {
       if (c < 0x20 && c != '\t')
-        return fail(err, errlen, "a control character (0x%02x) cannot be in a line", c);
+        return errmsg(err, errlen, "a control character (0x%02x) cannot be in a line", c);
       lit[nlit++] = *p++;
       continue;
     }
@@ -199,13 +189,14 @@ static int parse_spec(struct access_format *f, const char *spec, char *err,
     }
     const char *close = p[1] == '(' ? strchr(p + 2, ')') : NULL;
     if (close == NULL || (close[1] != 's' && close[1] != 'd'))
-      return fail(err, errlen,
-                  "at byte %zu: a '%%' starts %%(NAME)s or %%(NAME)d, or is written %%%%",
-                  (size_t)(p - spec) + 1);
+      return errmsg(
+          err, errlen,
+          "at byte %zu: a '%%' starts %%(NAME)s or %%(NAME)d, or is written %%%%",
+          (size_t)(p - spec) + 1);
     if (++atoms > ACCESS_ATOMS_MAX)
-      return fail(err, errlen, "more than %d atoms", ACCESS_ATOMS_MAX);
+      return errmsg(err, errlen, "more than %d atoms", ACCESS_ATOMS_MAX);
     if (nlit > 0 && add_op(f, ACCESS_LITERAL, lit, nlit) < 0)
-      return fail(err, errlen, "too many parts");
+      return errmsg(err, errlen, "too many parts");
     if (add_atom(f, p + 2, (size_t)(close - p - 2), close[1], err, errlen) < 0)
       return -1;
     nlit = 0;
@@ -233,7 +224,7 @@ int access_format_compile(struct access_format *f, const char *spec, char *err,
     return reserve(f, err, errlen);
   }
   if (spec != NULL && strlen(spec) >= ACCESS_FORMAT_MAX)
-    return fail(err, errlen, "longer than %d bytes", ACCESS_FORMAT_MAX - 1);
+    return errmsg(err, errlen, "longer than %d bytes", ACCESS_FORMAT_MAX - 1);
   if (parse_spec(f, spec ? spec : DEFAULT_SPEC, err, errlen) < 0)
     return -1;
   if (spec == NULL)

@@ -4,7 +4,6 @@
 
 #include <dlfcn.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <fcntl.h>
@@ -15,20 +14,10 @@
 
 #include "apps/apps.h"
 #include "app_pool.h"
+#include "errmsg.h"
 #include "log.h"
 
 #define DEFAULT_SYMBOL "unixcorn_app"
-
-static int load_error(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int load_error(char *err, size_t errlen, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-  return -1;
-}
 
 static const struct unixcorn_app *builtin(const char *name, const struct config *cfg) {
   if (strcmp(name, "echo") == 0)
@@ -57,22 +46,21 @@ static void split(const char *spec, char *path, size_t pathlen, const char **sym
 static int check(const struct unixcorn_app *d, const char *what, char *err,
                  size_t errlen) {
   if (d->version != UNIXCORN_APP_VERSION)
-    return load_error(err, errlen,
-                      "APP %s is built for version %u of the application interface; this "
-                      "unixcorn serves version %d (rebuild it against this unixcorn's "
-                      "unixcorn/app.h)",
-                      what, d->version, UNIXCORN_APP_VERSION);
+    return errmsg(err, errlen,
+                  "APP %s is built for version %u of the application interface; this "
+                  "unixcorn serves version %d (rebuild it against this unixcorn's "
+                  "unixcorn/app.h)",
+                  what, d->version, UNIXCORN_APP_VERSION);
   if (d->on_request == NULL)
-    return load_error(err, errlen, "APP %s has no on_request callback", what);
+    return errmsg(err, errlen, "APP %s has no on_request callback", what);
   if ((d->flags & UNIXCORN_APP_BLOCKING) && (d->flags & UNIXCORN_APP_STREAM_BODY))
-    return load_error(
-        err, errlen,
-        "APP %s asks for a blocking application with a streamed body, which "
-        "this interface does not offer",
-        what);
+    return errmsg(err, errlen,
+                  "APP %s asks for a blocking application with a streamed body, which "
+                  "this interface does not offer",
+                  what);
   if ((d->flags & ~(UNIXCORN_APP_BLOCKING | UNIXCORN_APP_STREAM_BODY)) != 0)
-    return load_error(err, errlen, "APP %s has flags this unixcorn does not know: %#x",
-                      what, d->flags);
+    return errmsg(err, errlen, "APP %s has flags this unixcorn does not know: %#x", what,
+                  d->flags);
   return 0;
 }
 
@@ -82,10 +70,10 @@ static int open_shared(struct app *a, const char *spec, char *err, size_t errlen
   struct stat st;
   split(spec, path, sizeof path, &symbol);
   if (stat(path, &st) < 0)
-    return load_error(err, errlen,
-                      "APP %s: %s (an APP is echo, inspect, or a shared "
-                      "object: ./app.so or ./app.so:SYMBOL)",
-                      path, strerror(errno));
+    return errmsg(err, errlen,
+                  "APP %s: %s (an APP is echo, inspect, or a shared "
+                  "object: ./app.so or ./app.so:SYMBOL)",
+                  path, strerror(errno));
   /* A bare name would be looked up in the library path: "app.so" means the file. */
   char local[4100];
   if (strchr(path, '/') == NULL)
@@ -94,16 +82,14 @@ static int open_shared(struct app *a, const char *spec, char *err, size_t errlen
     snprintf(local, sizeof local, "%s", path);
   a->dl = dlopen(local, RTLD_NOW | RTLD_LOCAL);
   if (a->dl == NULL)
-    return load_error(err, errlen,
-                      "APP %s is not a shared object this process can load: %s", path,
-                      dlerror());
+    return errmsg(err, errlen, "APP %s is not a shared object this process can load: %s",
+                  path, dlerror());
   a->desc = dlsym(a->dl, symbol);
   if (a->desc == NULL)
-    return load_error(
-        err, errlen,
-        "APP %s exports no %s (an application exports a struct unixcorn_app; "
-        "see unixcorn/app.h)",
-        path, symbol);
+    return errmsg(err, errlen,
+                  "APP %s exports no %s (an application exports a struct unixcorn_app; "
+                  "see unixcorn/app.h)",
+                  path, symbol);
   snprintf(a->name, sizeof a->name, "%.250s", spec);
   return 0;
 }
@@ -128,8 +114,7 @@ int app_load(struct app *a, const struct config *cfg, char *err, size_t errlen) 
 int app_init(struct app *a, const struct config *cfg, char *err, size_t errlen) {
   int rc = a->desc->init ? a->desc->init(cfg->app_arg, &a->data) : 0;
   if (rc != 0)
-    return load_error(err, errlen, "APP %s: its init failed (it returned %d)", a->name,
-                      rc);
+    return errmsg(err, errlen, "APP %s: its init failed (it returned %d)", a->name, rc);
   a->initialized = true;
   return 0;
 }
@@ -178,8 +163,7 @@ static void init_in_child(const struct config *cfg, int report) {
 static int init_check(const struct config *cfg, char *err, size_t errlen) {
   int fds[2], status;
   if (pipe2(fds, O_CLOEXEC) < 0)
-    return load_error(err, errlen, "APP %s: cannot check it: %s", cfg->app,
-                      strerror(errno));
+    return errmsg(err, errlen, "APP %s: cannot check it: %s", cfg->app, strerror(errno));
   pid_t pid = fork();
   if (pid == 0) {
     close(fds[0]);
@@ -188,8 +172,7 @@ static int init_check(const struct config *cfg, char *err, size_t errlen) {
   close(fds[1]);
   if (pid < 0) {
     close(fds[0]);
-    return load_error(err, errlen, "APP %s: cannot check it: %s", cfg->app,
-                      strerror(errno));
+    return errmsg(err, errlen, "APP %s: cannot check it: %s", cfg->app, strerror(errno));
   }
   ssize_t n, got = 0;
   while ((n = read(fds[0], err + got, errlen - 1 - (size_t)got)) > 0 &&
@@ -200,8 +183,8 @@ static int init_check(const struct config *cfg, char *err, size_t errlen) {
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
     ;
   if (WIFSIGNALED(status))
-    return load_error(err, errlen, "APP %s: its init crashed (%s)", cfg->app,
-                      strsignal(WTERMSIG(status)));
+    return errmsg(err, errlen, "APP %s: its init crashed (%s)", cfg->app,
+                  strsignal(WTERMSIG(status)));
   return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
 }
 

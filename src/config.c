@@ -6,7 +6,6 @@
 #include <grp.h>
 #include <pwd.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,14 +35,6 @@ void config_defaults(struct config *cfg) {
   const char *allow = getenv("FORWARDED_ALLOW_IPS"); /* as Gunicorn */
   if (allow == NULL || parse_ip_list(cfg, allow) < 0)
     parse_ip_list(cfg, DEFAULT_FORWARDED_ALLOW);
-}
-
-int config_error(char *err, size_t errlen, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-  return -1;
 }
 
 /* Digits only (no sign, space or prefix), in base 10 or 8, at most max. */
@@ -224,7 +215,7 @@ static int parse_level(const char *s, enum log_level *level) {
 
 static int apply_bind(struct config *cfg, const char *v, char *err, size_t errlen) {
   if (cfg->nbinds == CONFIG_MAX_BINDS)
-    return config_error(err, errlen, "at most %d addresses", CONFIG_MAX_BINDS);
+    return errmsg(err, errlen, "at most %d addresses", CONFIG_MAX_BINDS);
   return bind_addr_parse(&cfg->binds[cfg->nbinds++], v, err, errlen);
 }
 
@@ -255,7 +246,7 @@ static int apply_value(struct config *cfg, enum opt_id id, const char *v, char *
     return bind_addr_parse(&cfg->metrics_bind, v, err, errlen);
   case OPT_BACKLOG:
     if (config_parse_uint(v, 65535, &n) < 0 || n == 0)
-      return config_error(err, errlen, "expected a number from 1 to 65535, got '%s'", v);
+      return errmsg(err, errlen, "expected a number from 1 to 65535, got '%s'", v);
     cfg->backlog = (int)n;
     return 0;
   case OPT_KEEPALIVE: return parse_seconds(v, &cfg->keepalive_ms);
@@ -273,7 +264,7 @@ static int apply_value(struct config *cfg, enum opt_id id, const char *v, char *
   case OPT_APP:
     cfg->app = v;
     cfg->app_given = true;
-    return v[0] == '\0' ? config_error(err, errlen, "an empty APP") : 0;
+    return v[0] == '\0' ? errmsg(err, errlen, "an empty APP") : 0;
   case OPT_APP_ARG: cfg->app_arg = v; return 0;
   case OPT_THREADS:
     return config_parse_uint(v, 1024, &cfg->threads) < 0 || cfg->threads == 0 ? -1 : 0;
@@ -281,7 +272,7 @@ static int apply_value(struct config *cfg, enum opt_id id, const char *v, char *
   case OPT_SOCKET_GROUP:
     cfg->socket_group_set = true;
     return parse_id(v, false, &cfg->socket_gid) < 0
-               ? config_error(err, errlen, "no such group: '%s'", v)
+               ? errmsg(err, errlen, "no such group: '%s'", v)
                : 0;
   case OPT_FORWARDED_ALLOW: return parse_ip_list(cfg, v);
   case OPT_WORKER_CONNECTIONS:

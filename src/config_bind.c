@@ -7,7 +7,7 @@
 static int parse_unix(struct bind_addr *b, const char *path, char *err, size_t errlen) {
   size_t len = strlen(path);
   if (len == 0)
-    return config_error(err, errlen, "empty socket path in 'unix:%s'", path);
+    return errmsg(err, errlen, "empty socket path in 'unix:%s'", path);
   if (len > UNIX_PATH_MAX_LEN) {
     snprintf(err, errlen,
              "socket path is %zu bytes; a Unix socket path holds at most %zu: %s", len,
@@ -36,24 +36,24 @@ int bind_addr_parse(struct bind_addr *b, const char *text, char *err, size_t err
   if (text[0] == '[') {
     const char *close = strchr(text, ']');
     if (close == NULL || close[1] != ':')
-      return config_error(err, errlen, "expected [IPV6]:PORT, got '%s'", text);
+      return errmsg(err, errlen, "expected [IPV6]:PORT, got '%s'", text);
     host = text + 1;
     host_len = (size_t)(close - host);
     colon = close + 1;
   } else {
     colon = strrchr(text, ':');
     if (colon == NULL)
-      return config_error(err, errlen,
-                          "expected unix:PATH, HOST:PORT or [IPV6]:PORT, got '%s'", text);
+      return errmsg(err, errlen, "expected unix:PATH, HOST:PORT or [IPV6]:PORT, got '%s'",
+                    text);
     host_len = (size_t)(colon - text);
     if (memchr(text, ':', host_len) != NULL)
-      return config_error(err, errlen,
-                          "IPv6 addresses go in brackets, as [::1]:PORT: '%s'", text);
+      return errmsg(err, errlen, "IPv6 addresses go in brackets, as [::1]:PORT: '%s'",
+                    text);
   }
   if (host_len >= sizeof b->host)
-    return config_error(err, errlen, "host name too long in '%s'", text);
+    return errmsg(err, errlen, "host name too long in '%s'", text);
   if (parse_port(colon + 1, &b->port) < 0)
-    return config_error(err, errlen, "bad port in '%s': expected 0 to 65535", text);
+    return errmsg(err, errlen, "bad port in '%s': expected 0 to 65535", text);
   b->kind = BIND_TCP;
   memcpy(b->host, host, host_len);
   b->host[host_len] = '\0';

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "errmsg.h"
 
 /* Defaults that the flags' help text names too. */
 #define DEFAULT_BIND "unix:/tmp/app.sock"
@@ -88,9 +89,6 @@ enum option_scope config_option_scope(const struct option_spec *o);
  * On CONFIG_ERROR, why holds the reason (without the flag's name). */
 enum config_result config_apply(struct config *cfg, const struct option_spec *o,
                                 const char *value, char *why, size_t whylen);
-/* Writes the reason into err; returns -1. */
-int config_error(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 /* Digits only (no sign, space or prefix), at most max: 0, or -1. */
 int config_parse_uint(const char *s, uint64_t max, uint64_t *out);
 

@@ -130,7 +130,7 @@ int config_split_words(char *text, char **words, int max, char *why, size_t whyl
     if (*r == '\0')
       return n;
     if (n == max)
-      return config_error(why, whylen, "more than %d words", max);
+      return errmsg(why, whylen, "more than %d words", max);
     char quote = 0;
     words[n++] = w;
     while (*r != '\0' && (quote || !isspace((unsigned char)*r))) {
@@ -145,7 +145,7 @@ int config_split_words(char *text, char **words, int max, char *why, size_t whyl
         *w++ = c;
     }
     if (quote)
-      return config_error(why, whylen, "a %c quote is not closed", quote);
+      return errmsg(why, whylen, "a %c quote is not closed", quote);
     if (*r != '\0')
       r++; /* w may stand on the space that ended the word */
     *w++ = '\0';
