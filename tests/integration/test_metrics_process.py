@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import Reader
+from conftest import BIN, Reader
 from uc_testlib import (child_pids, echo_unix, log_search, metrics_process,
                         metrics_process_pids, scrape, scrape_response, unix_connect,
                         wait_pid, wait_until, workers_of)
@@ -270,7 +270,6 @@ def test_a_master_that_is_pid_1_starts_its_metrics_process(workdir):
     ENTRYPOINT): its metrics process must take that pid as its master's."""
     if subprocess.run(["unshare", "--pid", "--fork", "true"]).returncode != 0:
         pytest.skip("no PID namespace here (unshare needs root)")
-    from conftest import BIN
     sock, metrics = os.path.join(workdir, "app.sock"), os.path.join(workdir, "metrics.sock")
     log = open(os.path.join(workdir, "pid1.log"), "w+b")
     proc = subprocess.Popen(["unshare", "--pid", "--fork", "--kill-child", BIN,
