@@ -126,6 +126,8 @@ static void json_escaped(struct sink *k, const char *s, size_t len) {
     if (cp >= 0x80 && (n = utf8_next(u + i, len - i, &cp)) == 0)
       cp = 0xfffd, n = 1;
     bool keep = cp >= 0xa0 && cp != 0x2028 && cp != 0x2029 && cp != 0xfffd;
+    if (keep && !room(k, n))
+      return; /* a sequence cut by the cap would not be UTF-8 */
     if (keep ? !put_run(k, s + i, n) : !json_escape(k, cp))
       return;
     i += n;

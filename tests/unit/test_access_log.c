@@ -233,6 +233,22 @@ static void test_json_any_byte(void) {
   }
 }
 
+/* A value of multibyte characters cut at its share: the cap falls between
+ * characters, wherever they start. */
+static void test_cap_between_characters(void) {
+  static char wide[4000];
+  struct access_entry e = sample();
+  for (size_t shift = 0; shift < 3; shift++) {
+    memset(wide, 'a', shift);
+    for (size_t i = shift; i + 3 <= sizeof wide; i += 3)
+      memcpy(wide + i, "\xe1\x9a\x9a", 3);
+    e.host = e.referer = wide;
+    e.host_len = e.referer_len = sizeof wide - 3;
+    const char *json = format("json", &e);
+    CHECK(json_valid(json, strlen(json) - 1));
+  }
+}
+
 /* However long the values, a line stays within ACCESS_LINE_MAX, each value
  * within its share, and every later field is still there. */
 static void test_long_values(void) {
@@ -313,6 +329,7 @@ int main(void) {
   RUN(test_hostile_bytes);
   RUN(test_json_any_byte);
   RUN(test_long_values);
+  RUN(test_cap_between_characters);
   RUN(test_refused_formats);
   buf_release(&req.fields);
   return CHECK_DONE();
