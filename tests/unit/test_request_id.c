@@ -4,6 +4,7 @@
  * may send its own instead. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <strings.h>
 
 #include <unixcorn/app.h>
@@ -136,6 +137,26 @@ static void test_fresh_ones_differ(void) {
   CHECK(strtoull(b.ids[0] + 16, NULL, 16) == strtoull(a.ids[0] + 16, NULL, 16) + 1);
 }
 
+/* The count carries from digit to digit: 9 to a, f to 0 and one more on the
+ * left, through 0x1000. */
+static void test_count_carries(void) {
+  struct request r = {0};
+  struct request_id id;
+  request_id_assign(&id, &r, false);
+  unsigned long long first = strtoull(id.text + 16, NULL, 16);
+  for (unsigned long long i = 1; i <= 0x1000; i++) {
+    char prefix[16];
+    memcpy(prefix, id.text, sizeof prefix);
+    request_id_assign(&id, &r, false);
+    if (id.len != REQUEST_ID_FRESH_LEN || memcmp(prefix, id.text, sizeof prefix) != 0 ||
+        strtoull(id.text + 16, NULL, 16) != first + i) {
+      fprintf(stderr, "id %llu after the first: %s\n", i, id.text);
+      check_failures++;
+      return;
+    }
+  }
+}
+
 /* The server's own error responses carry it too: taken if the head got that
  * far, made otherwise. */
 static void test_error_responses(void) {
@@ -168,6 +189,7 @@ int main(void) {
   RUN(test_taken_from_a_trusted_peer);
   RUN(test_made_otherwise);
   RUN(test_fresh_ones_differ);
+  RUN(test_count_carries);
   RUN(test_error_responses);
   RUN(test_application_sends_its_own);
   return CHECK_DONE();
