@@ -264,3 +264,16 @@ void list_feed(struct list_match *m, const char *s, size_t len) {
     }
   }
 }
+
+const char *field_value_end(const char *p, const char *end) {
+  const uint64_t ones = 0x0101010101010101, highs = 0x8080808080808080;
+  for (uint64_t w; end - p >= 8; p += 8) {
+    memcpy(&w, p, sizeof w);
+    uint64_t below_sp = (w - 0x20 * ones) & ~w, del = w ^ 0x7f * ones;
+    if (((below_sp | ((del - ones) & ~del)) & highs) != 0)
+      break; /* one of these eight: found below */
+  }
+  while (p < end && char_is((unsigned char)*p, CHAR_VALUE))
+    p++;
+  return p;
+}

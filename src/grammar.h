@@ -27,6 +27,12 @@ static inline bool is_ows(char c) {
   return c == ' ' || c == '\t';
 }
 
+/* The first byte from p on that a field value cannot hold (a CTL other than
+ * HTAB, or DEL), or end. Eight bytes at a time while none is below SP or is
+ * DEL: a third of the instructions of a byte loop on the values of a request
+ * and of its echo (callgrind). */
+const char *field_value_end(const char *p, const char *end);
+
 /* A list-valued field (#element, RFC 9110, section 5.6.1: elements between
  * commas, OWS around them, empty ones allowed) matched element by element as
  * its bytes arrive, against one element, ignoring case. */

@@ -1,8 +1,11 @@
 /* HTTP/1.x request framing: the request line and the body framing are parsed
- * here, header fields by llhttp, with the checks llhttp 8.1 leaves to its user
- * (header limits, Host rules, Transfer-Encoding rules, obs-fold, and bare CR or
- * LF anywhere outside a body: CVE-2023-30589 is unfixed in 8.1). Knows nothing
- * of sockets or of the application: bytes in, events out. */
+ * here. The field section is read by llhttp, which finds its end and decides
+ * Content-Length and Connection, and is then checked whole against RFC 9112's
+ * grammar and split into fields (http1_fields.c), with the checks llhttp 8.1
+ * leaves to its user (header limits, Host rules, Transfer-Encoding rules,
+ * obs-fold, and bare CR or LF anywhere outside a body: CVE-2023-30589 is
+ * unfixed in 8.1). Knows nothing of sockets or of the application: bytes in,
+ * events out. */
 #ifndef UNIXCORN_HTTP1_H
 #define UNIXCORN_HTTP1_H
 
@@ -47,16 +50,12 @@ struct http1 {
   char version[8];
   size_t version_len;
   /* header fields */
-  uint64_t field_len, nfields;
+  uint32_t section_off; /* where the field section starts in req->fields */
+  size_t line_kept;     /* bytes of its last line kept so far */
+  uint64_t nfields;
   unsigned host_count;
-  int field_id;
-  struct field field; /* the one being parsed */
   struct list_match te, expect;
-  size_t gap_len;     /* framing bytes since the last token */
   size_t ows_carried; /* OWS at the end of what llhttp was given */
-  /* bare CR/LF scan over the head's framing bytes */
-  const char *scan_pos;
-  bool pending_cr, line_start;
   /* the body */
   uint64_t body_left; /* Content-Length bytes still to come */
   struct chunked chunked;

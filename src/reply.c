@@ -22,9 +22,8 @@ static bool owned_field(const char *name, size_t len) {
   return strncasecmp(owned, name, len) == 0;
 }
 
-/* Whether every byte of s is of class cls. */
-static bool all_of_class(const char *s, size_t len, unsigned cls) {
-  unsigned all = cls;
+static bool is_token(const char *s, size_t len) {
+  unsigned all = CHAR_TCHAR;
   for (size_t i = 0; i < len; i++)
     all &= http_char_class[(unsigned char)s[i]];
   return all != 0;
@@ -55,8 +54,9 @@ int reply_field(struct reply *r, const char *name, size_t name_len, const char *
                 size_t value_len) {
   if (r->state != RESPONSE_STARTED)
     return UNIXCORN_ESTATE;
-  if (name_len == 0 || !all_of_class(name, name_len, CHAR_TCHAR) ||
-      !all_of_class(value, value_len, CHAR_VALUE) || owned_field(name, name_len))
+  if (name_len == 0 || !is_token(name, name_len) ||
+      field_value_end(value, value + value_len) != value + value_len ||
+      owned_field(name, name_len))
     return UNIXCORN_EINVAL;
   if (buf_reserve(&r->fields, name_len + value_len + 4) < 0)
     return UNIXCORN_ENOMEM;

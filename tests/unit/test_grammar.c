@@ -132,8 +132,25 @@ static void test_list_elements(void) {
   }
 }
 
+/* The word-at-a-time scan stops where a byte loop over the class would: every
+ * byte value, at every position of a value longer than two words. */
+static void test_field_value_end(void) {
+  char v[19];
+  for (int c = 0; c < 256; c++)
+    for (size_t at = 0; at < sizeof v; at++) {
+      memset(v, 'a', sizeof v);
+      v[at] = (char)c;
+      size_t want = char_is((unsigned char)c, CHAR_VALUE) ? sizeof v : at;
+      if ((size_t)(field_value_end(v, v + sizeof v) - v) != want) {
+        fprintf(stderr, "byte 0x%02x at %zu: stopped wrongly\n", c, at);
+        check_failures++;
+      }
+    }
+}
+
 int main(void) {
   RUN(test_target_forms);
+  RUN(test_field_value_end);
   RUN(test_host_values);
   RUN(test_char_classes);
   RUN(test_list_elements);

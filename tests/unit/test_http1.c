@@ -416,8 +416,31 @@ static void test_get_body_is_not_a_request(void) {
   driver_free(&d);
 }
 
+/* A head that never ends is refused once a line, or the section, outgrows
+ * what the limits allow, without waiting for its end. */
+static void test_unended_head_is_bounded(void) {
+  static char raw[64 * 1024];
+  for (int many_lines = 0; many_lines <= 1; many_lines++) {
+    struct config cfg;
+    config_defaults(&cfg);
+    cfg.tmp_dir = "/tmp";
+    cfg.limit_request_fields = 4;
+    cfg.limit_request_field_size = 40;
+    size_t n = (size_t)snprintf(raw, sizeof raw, "GET / HTTP/1.1\r\nHost: x\r\n");
+    for (size_t i = 0; i < sizeof raw / 8 - 8; i++, n += 8)
+      memcpy(raw + n, many_lines ? "A: bcd\r\n" : "aaaaaaaa", 8);
+    struct driver d;
+    driver_init(&d, &cfg);
+    driver_feed(&d, raw, n, 0);
+    CHECK(d.sent.len > 13 && strncmp(d.sent.data, "HTTP/1.1 431 ", 13) == 0 &&
+          conn_done(&d.conn));
+    driver_free(&d);
+  }
+}
+
 int main(void) {
   RUN(test_bad_requests);
+  RUN(test_unended_head_is_bounded);
   RUN(test_valid_requests_are_served);
   RUN(test_field_values_are_trimmed);
   RUN(test_body_bytes_are_untouched);
