@@ -59,6 +59,7 @@ class Bench:
         self.unixcorn_bin = os.path.join(build, "unixcorn")
         self.rawecho_bin = os.path.join(build, "rawecho")
         self.floor_bin = os.path.join(build, "floor")
+        self.floor_llhttp_bin = os.path.join(build, "floor-llhttp")
         self.blocking_echo = os.path.join(build, "echo_blocking.so")
         self.variant_bins = [("unixcorn " + name, binary) for name, binary in args.variant]
         self.work = tempfile.mkdtemp(prefix="unixcorn-bench.")
@@ -204,7 +205,9 @@ class Bench:
                  servers.node_echo(self.work, self.sock("node")),
                  servers.gunicorn(self.work, self.sock("gunicorn")),
                  servers.uvicorn(self.work, self.sock("uvicorn")),
-                 servers.floor(self.floor_bin, self.work, self.sock("floor"))]
+                 servers.floor(self.floor_bin, self.work, self.sock("floor")),
+                 servers.floor(self.floor_llhttp_bin, self.work, self.sock("floor-llhttp"),
+                               name="floor + llhttp")]
         with contextlib.ExitStack() as stack:
             started = self.start_all(stack, peers)
             self.h2load_runs("direct", started, DIRECT_CASES)

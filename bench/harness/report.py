@@ -254,7 +254,9 @@ def summary(tables, runs, goals, machine_facts, settings, elapsed, errors, quick
              "process tree over the run, divided by the requests it served. A target's "
              "ratio is the median of the ratios within each repetition. The floor "
              "(bench/peers/floor.c) is the least any HTTP server can do per request: one "
-             "read, then one write of a fixed 64-byte response, parsing nothing."
+             "read, then one write of a fixed 64-byte response, parsing nothing; "
+             "\"floor + llhttp\" is the same with each head parsed by llhttp, the parser "
+             "unixcorn is built on, with no callback but the one that ends the head."
              % (options, settings.reps, settings.duration), ""]
     if variants:
         parts += ["\"unixcorn NAME\" is the unixcorn binary given as --variant NAME=PATH; "

@@ -183,11 +183,12 @@ def uvicorn(work, address, keepalive=5):
                   address, work)
 
 
-def floor(binary, work, address, close=False):
+def floor(binary, work, address, close=False, name="floor"):
     """The least an HTTP server can do per request: one read, one fixed 64-byte
-    response, no parsing (peers/floor.c). close: close after each response, for
-    nginx without upstream keep-alive."""
-    return Server("floor", [binary, *(["--close"] if close else []), str(address)],
+    response, no parsing (peers/floor.c; floor-llhttp parses each head with
+    llhttp). close: close after each response, for nginx without upstream
+    keep-alive."""
+    return Server(name, [binary, *(["--close"] if close else []), str(address)],
                   address, work, echoes=False, pipelines=False)
 
 

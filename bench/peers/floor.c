@@ -8,6 +8,11 @@
  *   floor [--close] unix:PATH|127.0.0.1:PORT
  * --close: close each connection after its response, which says so; as an app
  * answers nginx without upstream keep-alive, which sends Connection: close.
+ *
+ * Built with -DWITH_LLHTTP (bench/run's floor-llhttp), each read is also
+ * parsed by llhttp, which then stops at the end of the head, with no callback
+ * but that one: the least a server that parses with llhttp can do. A read that
+ * is not a whole head closes its connection.
  */
 #define _GNU_SOURCE /* accept4 */
 #include <arpa/inet.h>
@@ -20,6 +25,27 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#ifdef WITH_LLHTTP
+#include <llhttp.h>
+
+static int head_done(llhttp_t *p) {
+  (void)p;
+  return HPE_PAUSED;
+}
+
+static int parsed(const char *data, size_t len) {
+  static const llhttp_settings_t settings = {.on_headers_complete = head_done};
+  llhttp_t parser;
+  llhttp_init(&parser, HTTP_REQUEST, &settings);
+  return llhttp_execute(&parser, data, len) == HPE_PAUSED;
+}
+#else
+static int parsed(const char *data, size_t len) {
+  (void)data, (void)len;
+  return 1;
+}
+#endif
 
 #define X8 "xxxxxxxx"
 #define BODY X8 X8 X8 X8 X8 X8 X8 X8
@@ -84,7 +110,8 @@ int main(int argc, char **argv) {
       if (got < 0 && errno == EAGAIN)
         continue;
       /* A short write would be a broken response: the load tool reports it. */
-      if (got <= 0 || write(fd, response, length) != (ssize_t)length || close_after)
+      if (got <= 0 || !parsed(buf, (size_t)got) ||
+          write(fd, response, length) != (ssize_t)length || close_after)
         close(fd);
     }
   }
