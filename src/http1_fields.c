@@ -4,7 +4,7 @@
  * are checked against RFC 9112's grammar and split into the request's field
  * list in one pass here. One pass over a whole section, instead of four llhttp
  * callbacks per field with their state across reads, cut the fields' part of a
- * request from ~1,400 to ~400 instructions (callgrind, three fields). */
+ * request from ~1,250 to ~850 instructions (callgrind, three fields). */
 #include "http1_impl.h"
 
 #include <string.h>
@@ -126,9 +126,9 @@ static const char *field_line(struct http1 *h, const char *base, const char *p,
     p++;
   if (*p != ':' || p == name)
     return http1_refuse(h, 400,
-                        p != name    ? "Invalid character in a header field name"
+                        *p == ':'    ? "Empty header field name"
                         : *p == '\n' ? "Bare LF in request framing"
-                                     : "Empty header field name"),
+                                     : "Invalid character in a header field name"),
            NULL;
   for (colon = p++; is_ows(*p); p++)
     ;

@@ -438,8 +438,43 @@ static void test_unended_head_is_bounded(void) {
   }
 }
 
+/* The reason in a refusal's body names what is wrong with a field line:
+ * llhttp's words for what it refuses itself (a byte no name or value may
+ * hold), this server's for the rest. */
+static void test_field_line_reasons(void) {
+  static const struct {
+    const char *line, *reason;
+  } cases[] = {
+      {": v", "Empty header field name"},
+      {"@: v", "Invalid header token"},
+      {"X : v", "Invalid character in a header field name"},
+      {"X: a\x01", "Invalid header value char"},
+      {" X: v", "Obsolete line folding"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    struct config cfg;
+    config_defaults(&cfg);
+    cfg.tmp_dir = "/tmp";
+    char raw[128];
+    int n = snprintf(raw, sizeof raw, "GET / HTTP/1.1\r\nHost: x\r\n%s\r\n\r\n",
+                     cases[i].line);
+    struct driver d;
+    driver_init(&d, &cfg);
+    driver_feed(&d, raw, (size_t)n, 0);
+    if (d.sent.len < 13 || strncmp(d.sent.data, "HTTP/1.1 400 ", 13) != 0 ||
+        memmem(d.sent.data, d.sent.len, cases[i].reason, strlen(cases[i].reason)) ==
+            NULL) {
+      fprintf(stderr, "%s: want 400, \"%s\"; sent %.*s\n", cases[i].line, cases[i].reason,
+              (int)d.sent.len, d.sent.data);
+      check_failures++;
+    }
+    driver_free(&d);
+  }
+}
+
 int main(void) {
   RUN(test_bad_requests);
+  RUN(test_field_line_reasons);
   RUN(test_unended_head_is_bounded);
   RUN(test_valid_requests_are_served);
   RUN(test_field_values_are_trimmed);
