@@ -5,6 +5,12 @@
 
 #define NEXT "GET /next HTTP/1.1\r\nHost: x\r\n\r\n"
 
+/* The defaults, with spooled bodies in /tmp. */
+static void test_config(struct config *cfg) {
+  config_defaults(cfg);
+  cfg->tmp_dir = "/tmp";
+}
+
 static const struct {
   const char *name;
   const char *raw;
@@ -191,8 +197,7 @@ static const struct {
 static void test_bad_requests(void) {
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     struct config cfg;
-    config_defaults(&cfg);
-    cfg.tmp_dir = "/tmp";
+    test_config(&cfg);
     cfg.limit_request_line = 64;
     cfg.limit_request_fields = 4;
     cfg.limit_request_field_size = 40;
@@ -288,8 +293,7 @@ static bool served_however_cut(const char *req, size_t cut, size_t slice) {
   char raw[1024];
   int n = snprintf(raw, sizeof raw, "%s%s", req, NEXT);
   struct config cfg;
-  config_defaults(&cfg);
-  cfg.tmp_dir = "/tmp";
+  test_config(&cfg);
   struct driver d;
   driver_init(&d, &cfg);
   size_t first = cut ? cut : (size_t)n;
@@ -337,8 +341,7 @@ static void test_field_values_are_trimmed(void) {
                      cases[i].content_type);
     for (size_t slice = 0; slice <= 1; slice++) {
       struct config cfg;
-      config_defaults(&cfg);
-      cfg.tmp_dir = "/tmp";
+      test_config(&cfg);
       struct driver d;
       driver_init(&d, &cfg);
       driver_feed(&d, raw, (size_t)n, slice);
@@ -368,8 +371,7 @@ static void test_body_bytes_are_untouched(void) {
                        sizeof body - 1, body);
     for (size_t slice = 0; slice <= 1; slice++) {
       struct config cfg;
-      config_defaults(&cfg);
-      cfg.tmp_dir = "/tmp";
+      test_config(&cfg);
       struct driver d;
       driver_init(&d, &cfg);
       driver_feed(&d, raw, (size_t)n, slice);
@@ -385,8 +387,7 @@ static void test_body_bytes_are_untouched(void) {
 /* Chunks each under the limit still add up to it. */
 static void test_chunks_add_up_over_limit(void) {
   struct config cfg;
-  config_defaults(&cfg);
-  cfg.tmp_dir = "/tmp";
+  test_config(&cfg);
   cfg.limit_request_body = 1000;
   struct driver d;
   driver_init(&d, &cfg);
@@ -403,8 +404,7 @@ static void test_chunks_add_up_over_limit(void) {
 /* A GET body is a body, never the next request. */
 static void test_get_body_is_not_a_request(void) {
   struct config cfg;
-  config_defaults(&cfg);
-  cfg.tmp_dir = "/tmp";
+  test_config(&cfg);
   struct driver d;
   driver_init(&d, &cfg);
   const char raw[] = "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 29\r\n\r\n" NEXT;
@@ -422,8 +422,7 @@ static void test_unended_head_is_bounded(void) {
   static char raw[64 * 1024];
   for (int many_lines = 0; many_lines <= 1; many_lines++) {
     struct config cfg;
-    config_defaults(&cfg);
-    cfg.tmp_dir = "/tmp";
+    test_config(&cfg);
     cfg.limit_request_fields = 4;
     cfg.limit_request_field_size = 40;
     size_t n = (size_t)snprintf(raw, sizeof raw, "GET / HTTP/1.1\r\nHost: x\r\n");
@@ -453,8 +452,7 @@ static void test_field_line_reasons(void) {
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     struct config cfg;
-    config_defaults(&cfg);
-    cfg.tmp_dir = "/tmp";
+    test_config(&cfg);
     char raw[128];
     int n = snprintf(raw, sizeof raw, "GET / HTTP/1.1\r\nHost: x\r\n%s\r\n\r\n",
                      cases[i].line);
