@@ -14,6 +14,13 @@ static void start(struct driver *d) {
   conn_init(&d->conn, &d->env, &peer);
 }
 
+struct config driver_config(void) {
+  struct config cfg;
+  config_defaults(&cfg);
+  cfg.tmp_dir = "/tmp";
+  return cfg;
+}
+
 void driver_init(struct driver *d, const struct config *cfg) {
   memset(d, 0, sizeof *d);
   d->cfg = *cfg;

@@ -21,6 +21,8 @@ struct driver {
   size_t read_slice; /* reads at most this many bytes at a time (0: any) */
 };
 
+/* The defaults, with spooled bodies in /tmp: what most tests start from. */
+struct config driver_config(void);
 void driver_init(struct driver *d, const struct config *cfg);
 /* The same, serving an application given by its descriptor (an event one:
  * the driver has no thread pool). */

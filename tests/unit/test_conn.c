@@ -9,15 +9,8 @@
 
 static char dechunked[1 << 20];
 
-static struct config base_config(void) {
-  struct config cfg;
-  config_defaults(&cfg);
-  cfg.tmp_dir = "/tmp";
-  return cfg;
-}
-
 static void test_get_and_post(void) {
-  struct config cfg = base_config();
+  struct config cfg = driver_config();
   struct driver d;
   driver_init(&d, &cfg);
   const char req[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -52,7 +45,7 @@ static void test_http10_and_close(void) {
        CONN_DONE},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    struct config cfg = base_config();
+    struct config cfg = driver_config();
     struct driver d;
     struct parsed r;
     size_t pos = 0;
@@ -74,7 +67,7 @@ static void test_pipelining_any_split(void) {
                      "GET /d HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\ngh";
   static const char *bodies[] = {"abc", "def", "", "gh"};
   for (size_t slice = 0; slice <= 7; slice++) {
-    struct config cfg = base_config();
+    struct config cfg = driver_config();
     struct driver d;
     driver_init(&d, &cfg);
     CHECK(driver_feed(&d, req, sizeof req - 1, slice) == sizeof req - 1);
@@ -93,7 +86,7 @@ static void test_pipelining_any_split(void) {
 }
 
 static void test_spooled_body(void) {
-  struct config cfg = base_config();
+  struct config cfg = driver_config();
   struct driver d;
   size_t n = 300 * 1024;
   char *body = malloc(n);
@@ -116,7 +109,7 @@ static void test_spooled_body(void) {
 }
 
 static void test_stream_mode(void) {
-  struct config cfg = base_config();
+  struct config cfg = driver_config();
   struct driver d;
   cfg.echo_stream = true;
   driver_init(&d, &cfg);
@@ -137,7 +130,7 @@ static void test_stream_mode(void) {
 
 /* A client that never reads: the connection stops taking input. */
 static void test_stream_backpressure(void) {
-  struct config cfg = base_config();
+  struct config cfg = driver_config();
   struct driver d;
   cfg.echo_stream = true;
   driver_init(&d, &cfg);
@@ -162,7 +155,7 @@ static void test_stream_backpressure(void) {
 }
 
 static void test_expect_continue(void) {
-  struct config cfg = base_config();
+  struct config cfg = driver_config();
   struct driver d;
   cfg.limit_request_body = 100;
   driver_init(&d, &cfg);
@@ -190,7 +183,7 @@ static uint64_t due(const struct conn *c) {
 }
 
 static void test_deadlines(void) {
-  struct config cfg = base_config();
+  struct config cfg = driver_config();
   struct driver d;
   driver_init(&d, &cfg);
   d.env.now_ms = 1000;
@@ -217,7 +210,7 @@ static void test_deadlines(void) {
 }
 
 static void test_stop_closes_idle_and_finishes_busy(void) {
-  struct config cfg = base_config();
+  struct config cfg = driver_config();
   struct driver d;
   driver_init(&d, &cfg);
   const char req[] = "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nab";

@@ -5,12 +5,6 @@
 
 #define NEXT "GET /next HTTP/1.1\r\nHost: x\r\n\r\n"
 
-/* The defaults, with spooled bodies in /tmp. */
-static void test_config(struct config *cfg) {
-  config_defaults(cfg);
-  cfg->tmp_dir = "/tmp";
-}
-
 static const struct {
   const char *name;
   const char *raw;
@@ -196,8 +190,7 @@ static const struct {
 
 static void test_bad_requests(void) {
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    struct config cfg;
-    test_config(&cfg);
+    struct config cfg = driver_config();
     cfg.limit_request_line = 64;
     cfg.limit_request_fields = 4;
     cfg.limit_request_field_size = 40;
@@ -292,8 +285,7 @@ static const char *const good[] = {
 static bool served_however_cut(const char *req, size_t cut, size_t slice) {
   char raw[1024];
   int n = snprintf(raw, sizeof raw, "%s%s", req, NEXT);
-  struct config cfg;
-  test_config(&cfg);
+  struct config cfg = driver_config();
   struct driver d;
   driver_init(&d, &cfg);
   size_t first = cut ? cut : (size_t)n;
@@ -340,8 +332,7 @@ static void test_field_values_are_trimmed(void) {
                      "POST / HTTP/1.1\r\nHost: x\r\n%s\r\nContent-Length: 1\r\n\r\nz",
                      cases[i].content_type);
     for (size_t slice = 0; slice <= 1; slice++) {
-      struct config cfg;
-      test_config(&cfg);
+      struct config cfg = driver_config();
       struct driver d;
       driver_init(&d, &cfg);
       driver_feed(&d, raw, (size_t)n, slice);
@@ -370,8 +361,7 @@ static void test_body_bytes_are_untouched(void) {
                        "POST / HTTP/1.1\r\nHost: x\t\r\nContent-Length: %zu\r\n\r\n%s",
                        sizeof body - 1, body);
     for (size_t slice = 0; slice <= 1; slice++) {
-      struct config cfg;
-      test_config(&cfg);
+      struct config cfg = driver_config();
       struct driver d;
       driver_init(&d, &cfg);
       driver_feed(&d, raw, (size_t)n, slice);
@@ -386,8 +376,7 @@ static void test_body_bytes_are_untouched(void) {
 
 /* Chunks each under the limit still add up to it. */
 static void test_chunks_add_up_over_limit(void) {
-  struct config cfg;
-  test_config(&cfg);
+  struct config cfg = driver_config();
   cfg.limit_request_body = 1000;
   struct driver d;
   driver_init(&d, &cfg);
@@ -403,8 +392,7 @@ static void test_chunks_add_up_over_limit(void) {
 
 /* A GET body is a body, never the next request. */
 static void test_get_body_is_not_a_request(void) {
-  struct config cfg;
-  test_config(&cfg);
+  struct config cfg = driver_config();
   struct driver d;
   driver_init(&d, &cfg);
   const char raw[] = "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 29\r\n\r\n" NEXT;
@@ -421,8 +409,7 @@ static void test_get_body_is_not_a_request(void) {
 static void test_unended_head_is_bounded(void) {
   static char raw[64 * 1024];
   for (int many_lines = 0; many_lines <= 1; many_lines++) {
-    struct config cfg;
-    test_config(&cfg);
+    struct config cfg = driver_config();
     cfg.limit_request_fields = 4;
     cfg.limit_request_field_size = 40;
     size_t n = (size_t)snprintf(raw, sizeof raw, "GET / HTTP/1.1\r\nHost: x\r\n");
@@ -451,8 +438,7 @@ static void test_field_line_reasons(void) {
       {" X: v", "Obsolete line folding"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    struct config cfg;
-    test_config(&cfg);
+    struct config cfg = driver_config();
     char raw[128];
     int n = snprintf(raw, sizeof raw, "GET / HTTP/1.1\r\nHost: x\r\n%s\r\n\r\n",
                      cases[i].line);

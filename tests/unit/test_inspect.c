@@ -25,9 +25,7 @@ static char dechunked[1 << 16];
 static char doc[1 << 20];
 
 static struct config inspect_config(void) {
-  struct config cfg;
-  config_defaults(&cfg);
-  cfg.tmp_dir = "/tmp";
+  struct config cfg = driver_config();
   cfg.app = "inspect";
   return cfg;
 }

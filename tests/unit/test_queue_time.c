@@ -92,9 +92,7 @@ static char dechunked[1 << 16];
 
 /* A driver whose clock reads NOW at the next request's first byte. */
 static void start(struct driver *d, uint64_t max_queue_ms, bool trusted) {
-  struct config cfg;
-  config_defaults(&cfg);
-  cfg.tmp_dir = "/tmp";
+  struct config cfg = driver_config();
   cfg.max_queue_time_ms = max_queue_ms;
   driver_init(d, &cfg);
   d->conn.peer.trusted = trusted;

@@ -41,13 +41,11 @@ struct answer {
 };
 
 static struct answer ask(const char *req, bool trusted) {
-  struct config cfg;
+  struct config cfg = driver_config();
   struct driver d;
   struct parsed r;
   struct answer a = {0};
   size_t pos = 0;
-  config_defaults(&cfg);
-  cfg.tmp_dir = "/tmp";
   driver_init_app(&d, &cfg, &app);
   d.conn.peer.trusted = trusted;
   driver_feed(&d, req, strlen(req), 0);

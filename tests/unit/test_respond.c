@@ -108,17 +108,10 @@ static const struct unixcorn_app app = {
     .on_writable = write_big,
 };
 
-static struct config test_config(void) {
-  struct config cfg;
-  config_defaults(&cfg);
-  cfg.tmp_dir = "/tmp";
-  return cfg;
-}
-
 /* Everything the connection sent for the request bytes req. */
 static struct driver *serve(const char *req) {
   static struct driver d;
-  struct config cfg = test_config();
+  struct config cfg = driver_config();
   driver_init_app(&d, &cfg, &app);
   CHECK(driver_feed(&d, req, strlen(req), 0) == strlen(req));
   buf_append(&d.sent, "", 1); /* NUL-terminated, for the string checks */
@@ -214,7 +207,7 @@ static void test_file_part_between_memory_parts(void) {
 static void test_writes_wait_for_a_slow_reader(void) {
   static char want[BIG_PIECE * BIG_PIECES];
   static char got[BIG_PIECE * BIG_PIECES + 64];
-  struct config cfg = test_config();
+  struct config cfg = driver_config();
   struct driver d;
   const char *req = "GET /big HTTP/1.1\r\nHost: x\r\n\r\n";
   for (size_t i = 0; i < sizeof piece; i++)
