@@ -24,10 +24,6 @@ enum line_state {
   LINE_LF,
 };
 
-static struct http1 *from_parser(llhttp_t *p) {
-  return (struct http1 *)p->data;
-}
-
 int http1_refuse(struct http1 *h, int status, const char *reason) {
   if (h->error_status == 0) {
     h->error_status = status;
@@ -91,7 +87,6 @@ static int line_done(struct http1 *h) {
     return http1_refuse(h, 400, "Invalid request target");
   r->is_head = span_is(r, r->method, "HEAD");
   h->parser = after_line[r->version_minor != 0];
-  h->parser.data = h;
   h->phase = PHASE_FIELDS;
   h->section_off = (uint32_t)r->fields.len;
   return 0;
@@ -235,9 +230,9 @@ static enum http1_event parse_line(struct http1 *h, const char *data, size_t len
 
 /* ---- header fields, on llhttp ---- */
 
+/* llhttp stops at the end of the head: the body is framed here. */
 static int on_headers_complete(llhttp_t *p) {
-  struct http1 *h = from_parser(p);
-  h->event = HTTP1_HEAD_DONE;
+  (void)p;
   return HPE_PAUSED;
 }
 
@@ -278,7 +273,6 @@ static int check_head(struct http1 *h) {
 
 static enum http1_event parse_fields(struct http1 *h, char *data, size_t len,
                                      size_t *used) {
-  h->event = HTTP1_NEED_MORE;
   len = http1_tame_tabs(h, data, len);
   llhttp_errno_t err = llhttp_execute(&h->parser, data, len);
   const char *end = err == HPE_OK ? data + len : llhttp_get_error_pos(&h->parser);

@@ -59,7 +59,6 @@ struct http1 {
   /* the body */
   uint64_t body_left; /* Content-Length bytes still to come */
   struct chunked chunked;
-  enum http1_event event; /* why llhttp paused */
   /* result of the last error */
   int error_status;
   const char *error_reason;
