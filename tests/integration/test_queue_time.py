@@ -16,7 +16,7 @@ import pytest
 
 from conftest import Reader, request_bytes
 from test_nginx import NGINX, Nginx
-from uc_testlib import scrape, start_tcp, tcp_connect, wait_until, workers_of
+from uc_testlib import queued_at, scrape, start_tcp, tcp_connect, wait_until, workers_of
 
 QUEUE_COUNT = "unixcorn_request_queue_seconds_count"
 SHED = "unixcorn_requests_shed_total"
@@ -101,7 +101,10 @@ def test_request_that_waited_too_long_behind_nginx_is_shed(proxied):
     try:
         waiting = subprocess.Popen(["curl", "-sS", "--max-time", "30", "-D", "-",
                                     "-d", "late", proxy.url], stdout=subprocess.PIPE)
-        time.sleep(1.5)  # three times --max-queue-time, in the queue
+        # nginx stamps the request before it writes it to the socket; counting
+        # from the moment it is there keeps a slow curl start out of the wait.
+        assert wait_until(lambda: queued_at(app.sock) > 0, 20), "nginx never forwarded it"
+        time.sleep(1.0)  # twice --max-queue-time, in the socket
     finally:
         os.kill(worker, signal.SIGCONT)
     out, _ = waiting.communicate(timeout=30)

@@ -458,3 +458,11 @@ def metrics_process(srv, timeout=5.0):
 def workers_of(srv):
     """The master's children but its metrics process."""
     return sorted(set(child_pids(srv.pid)) - set(metrics_process_pids(srv)))
+
+
+def queued_at(path):
+    """What waits unread at the Unix socket path, from ss -x's Recv-Q: bytes on
+    its accepted connections plus connections in its listen queue."""
+    out = subprocess.run(["ss", "-xaHn"], capture_output=True, text=True, check=True).stdout
+    return sum(int(f[2]) for f in map(str.split, out.splitlines())
+               if len(f) >= 5 and f[4] == path)
