@@ -23,15 +23,9 @@
 #define BOOT_FAILURES_MAX 5
 
 static void retire(struct child *w, int sig);
-static void rename_pid_file(struct master *m, bool to_oldbin);
 
 static uint64_t loop_ms(struct master *m) {
   return uv_now(&m->loop);
-}
-
-static void add_listeners(const struct master *m, struct spawn *s) {
-  for (size_t i = 0; i < m->nlisteners; i++)
-    s->fds[s->nfds++] = m->listeners[i].fd;
 }
 
 /* ---- workers ---- */
@@ -164,7 +158,7 @@ static int spawn_worker(struct master *m) {
                     .file = SELF_EXE,
                     .env = {HANDOFF_WORKER "=1", count},
                     .nenv = 2};
-  add_listeners(m, &s);
+  master_spawn_add_listeners(m, &s);
   s.fds[s.nfds++] = sv[1];
   w->m = m;
   w->proc.data = w->beat.data = w;
@@ -325,69 +319,6 @@ void master_begin_stop(struct master *m, bool quick, const char *why) {
   master_maybe_finish(m);
 }
 
-static void on_upgrade_exit(uv_process_t *proc, int64_t status, int term_signal) {
-  struct master *m = proc->data;
-  log_error("The new master (pid:%d) exited (code %d, signal %d); this one carries on",
-            proc->pid, (int)status, term_signal);
-  m->upgrade_running = false;
-  if (m->pid_file && m->pid_file_old[0] != '\0' &&
-      rename(m->pid_file_old, m->pid_file) == 0)
-    m->pid_file_old[0] = '\0';
-  uv_close((uv_handle_t *)proc, NULL);
-}
-
-/* The pid file follows the master that serves: PATH.oldbin names the old one
- * during an upgrade, and PATH again after a rollback. */
-static void rename_pid_file(struct master *m, bool to_oldbin) {
-  if (m->pid_file == NULL)
-    return;
-  if (to_oldbin) {
-    snprintf(m->pid_file_old, sizeof m->pid_file_old, "%s.oldbin", m->pid_file);
-    if (rename(m->pid_file, m->pid_file_old) < 0)
-      m->pid_file_old[0] = '\0';
-  } else if (m->pid_file_old[0] != '\0' && rename(m->pid_file_old, m->pid_file) == 0) {
-    m->pid_file_old[0] = '\0';
-  }
-}
-
-/* USR2: exec the binary found at argv[0] (possibly a new one) as a second
- * master that inherits the listening sockets; TERM to this one completes the
- * switch, TERM to the new one rolls it back. The socket path never disappears
- * and is never bound again. */
-static void upgrade(struct master *m) {
-  char count[64], owned[64] = HANDOFF_INHERIT_OWNED "=", metrics[64];
-  size_t mask_at = strlen(owned);
-  if (m->upgrade_running || m->stopping) {
-    log_warning("USR2 ignored: %s", m->stopping ? "stopping" : "an upgrade is under way");
-    return;
-  }
-  snprintf(count, sizeof count, HANDOFF_INHERIT_LISTENERS "=%zu", m->nlisteners);
-  for (size_t i = 0; i < m->nlisteners; i++) /* which socket files are ours to remove */
-    owned[mask_at + i] = m->listeners[i].owns_path ? '1' : '0';
-  struct spawn s = {.exit_cb = on_upgrade_exit,
-                    .file = m->argv[0],
-                    .args = m->argv, /* it reads its configuration itself */
-                    .env = {count, owned},
-                    .nenv = 2};
-  const char *env_args = master_spawn_own_var(CONFIG_ENV_ARGS);
-  if (env_args != NULL)
-    s.env[s.nenv++] = env_args;
-  add_listeners(m, &s);
-  master_hand_over_metrics(m, &s, metrics, sizeof metrics);
-  m->upgrade.data = m;
-  rename_pid_file(m, true); /* before the new master writes its own */
-  int err = master_spawn(m, &m->upgrade, &s);
-  if (err < 0) {
-    log_error("cannot start the new master %s: %s", m->argv[0], uv_strerror(err));
-    rename_pid_file(m, false);
-    uv_close((uv_handle_t *)&m->upgrade, NULL);
-    return;
-  }
-  m->upgrade_running = true;
-  log_info("Upgrading: new master started with pid %d; send TERM to %ld to finish",
-           m->upgrade.pid, (long)getpid());
-}
-
 static void signal_workers(struct master *m, int sig) {
   for (struct child *w = m->workers; w != NULL; w = w->next)
     kill(w->proc.pid, sig);
@@ -442,7 +373,7 @@ static void on_signal(uv_signal_t *h, int signum) {
     return;
   }
   if (signum == SIGUSR2) {
-    upgrade(m);
+    master_upgrade(m);
     return;
   }
   if (signum == SIGHUP) {
@@ -466,57 +397,6 @@ static void on_signal(uv_signal_t *h, int signum) {
 }
 
 /* ---- start-up ---- */
-
-static int inherited_count(const char *var, bool check_pid) {
-  const char *v = getenv(var);
-  if (v == NULL)
-    return 0;
-  if (check_pid) {
-    const char *pid = getenv("LISTEN_PID");
-    if (pid == NULL || strtol(pid, NULL, 10) != (long)getpid())
-      return 0;
-  }
-  long n = strtol(v, NULL, 10);
-  return n > 0 && n <= CONFIG_MAX_BINDS ? (int)n : 0;
-}
-
-/* Did the old master (USR2) create socket file i? Systemd's are nobody's. */
-static bool owned_by_old(const char *mask, size_t i) {
-  return strlen(mask) > i && mask[i] == '1';
-}
-
-/* Sockets from an old master (USR2) or from systemd, else bound here. */
-static int open_listeners(struct master *m) {
-  char err[CONFIG_ERR_MAX + 128];
-  int upgraded = inherited_count(HANDOFF_INHERIT_LISTENERS, false);
-  int activated = upgraded ? 0 : inherited_count("LISTEN_FDS", true);
-  unsetenv(HANDOFF_INHERIT_LISTENERS);
-  if (upgraded)
-    m->old_master = getppid();
-  unsetenv("LISTEN_FDS");
-  unsetenv("LISTEN_PID");
-  unsetenv("LISTEN_FDNAMES");
-  int inherited = upgraded + activated;
-  m->upgraded = upgraded > 0;
-  char owned[CONFIG_MAX_BINDS + 1] = "";
-  if (upgraded && getenv(HANDOFF_INHERIT_OWNED))
-    snprintf(owned, sizeof owned, "%s", getenv(HANDOFF_INHERIT_OWNED));
-  unsetenv(HANDOFF_INHERIT_OWNED);
-  if (activated)
-    log_info("Using %d sockets from systemd; --bind is ignored", activated);
-  for (size_t i = 0; i < (inherited ? (size_t)inherited : m->cfg->nbinds); i++) {
-    struct listener *l = &m->listeners[i];
-    int rc = inherited ? listener_adopt(l, HANDOFF_FIRST_FD + (int)i,
-                                        owned_by_old(owned, i), err, sizeof err)
-                       : listener_open(l, &m->cfg->binds[i], m->cfg, err, sizeof err);
-    if (rc < 0) {
-      log_error("%s", err);
-      return -1;
-    }
-    m->nlisteners++;
-  }
-  return 0;
-}
 
 static void log_listeners(const struct master *m) {
   char name[320];
@@ -553,33 +433,6 @@ static int init_handles(struct master *m) {
   return 0;
 }
 
-static int write_pid_file(const char *path) {
-  char line[32];
-  int n = snprintf(line, sizeof line, "%ld\n", (long)getpid());
-  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0 || write(fd, line, (size_t)n) != n) {
-    log_error("cannot write the pid file %s: %s", path, strerror(errno));
-    if (fd >= 0)
-      close(fd);
-    return -1;
-  }
-  close(fd);
-  return 0;
-}
-
-/* Removes the pid file only if it still names this process. */
-static void remove_pid_file(const char *path) {
-  char line[32] = "";
-  FILE *f = fopen(path, "r");
-  if (f == NULL)
-    return;
-  bool ours =
-      fgets(line, sizeof line, f) != NULL && strtol(line, NULL, 10) == (long)getpid();
-  fclose(f);
-  if (ours)
-    unlink(path);
-}
-
 int master_run(const struct config *cfg, char **argv) {
   static struct master m;
   memset(&m, 0, sizeof m);
@@ -596,7 +449,7 @@ int master_run(const struct config *cfg, char **argv) {
   log_info("Starting unixcorn %s", UNIXCORN_VERSION);
   warn_backlog(cfg->backlog);
   m.exit_code = 1;
-  if (open_listeners(&m) < 0 || (m.pid_file && write_pid_file(m.pid_file) < 0))
+  if (master_open_listeners(&m) < 0 || master_write_pid_file(&m) < 0)
     goto out;
   log_listeners(&m);
   if (master_open_metrics(&m) < 0)
@@ -616,8 +469,7 @@ int master_run(const struct config *cfg, char **argv) {
 out:
   close_listeners(&m);
   master_close_metrics(&m);
-  if (m.pid_file)
-    remove_pid_file(m.pid_file_old[0] ? m.pid_file_old : m.pid_file);
+  master_remove_pid_file(&m);
   uv_run(&m.loop, UV_RUN_NOWAIT);
   uv_loop_close(&m.loop);
   master_spawn_free(&m);

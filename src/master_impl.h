@@ -122,9 +122,23 @@ int master_spawn_init(struct master *m);
 void master_spawn_free(struct master *m);
 /* Returns 0 or a libuv error, after which proc must still be closed. */
 int master_spawn(struct master *m, uv_process_t *proc, const struct spawn *s);
+/* Adds the listening sockets to s's descriptors, in the master's order. */
+void master_spawn_add_listeners(const struct master *m, struct spawn *s);
 /* "NAME=value" as the master's own environment has it, or NULL: for one of
  * our variables that children do not get, but a new master (USR2) must. */
 const char *master_spawn_own_var(const char *name);
+
+/* ---- master_handoff.c: sockets at start-up, USR2, the pid file ---- */
+
+/* The listening sockets: from an old master (USR2) or from systemd
+ * (LISTEN_FDS), else bound from --bind. Returns 0, or -1 once logged. */
+int master_open_listeners(struct master *m);
+/* USR2: starts a new master on this binary, which inherits the sockets. */
+void master_upgrade(struct master *m);
+/* --pid: written at start-up. Returns 0 (also without --pid), or -1 once
+ * logged. */
+int master_write_pid_file(const struct master *m);
+void master_remove_pid_file(const struct master *m);
 
 /* ---- master_config.c: the configuration, --workers auto, HUP ---- */
 

@@ -42,6 +42,11 @@ void master_spawn_free(struct master *m) {
   m->child_env = NULL;
 }
 
+void master_spawn_add_listeners(const struct master *m, struct spawn *s) {
+  for (size_t i = 0; i < m->nlisteners; i++)
+    s->fds[s->nfds++] = m->listeners[i].fd;
+}
+
 int master_spawn(struct master *m, uv_process_t *proc, const struct spawn *s) {
   uv_stdio_container_t stdio[3 + SPAWN_FDS_MAX];
   int n = 0;
