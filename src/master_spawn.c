@@ -14,7 +14,7 @@ static bool passed_on(const char *var) {
          strncmp(var, HANDOFF_ENV_KEPT_PREFIX, strlen(HANDOFF_ENV_KEPT_PREFIX)) == 0;
 }
 
-/* Taken once, after start-up has removed what it read (open_listeners), so a
+/* Taken once, after start-up has removed what it read (master_open_listeners), so a
  * spawn allocates nothing: each one fills the room left at the end. */
 int master_spawn_init(struct master *m) {
   size_t n = 0;
