@@ -2,13 +2,16 @@
 test_signals.py, test_process_model*.py and test_metrics*.py (kept out of
 conftest.py, which belongs to the suite owner)."""
 
+import fcntl
 import os
 import re
 import signal
 import socket
 import stat
+import struct
 import subprocess
 import tempfile
+import termios
 import threading
 import time
 
@@ -441,6 +444,19 @@ def scrape(path, timeout=10.0):
     return parse_metrics(r.body.decode())
 
 
+def scrape_when(path, pred, timeout=10.0):
+    """Scrapes until pred(values) holds (the workers' counters reach the
+    master with their heartbeats); returns the last scrape either way, for
+    the caller's asserts to show."""
+    last = {}
+
+    def once():
+        last["values"] = scrape(path)
+        return pred(last["values"])
+    wait_until(once, timeout)
+    return last["values"]
+
+
 def metrics_process_pids(srv):
     """Pids of the "Booting metrics process with pid: N" lines, in order."""
     return [int(p) for p in re.findall(r"Booting metrics process with pid: (\d+)",
@@ -466,3 +482,29 @@ def queued_at(path):
     out = subprocess.run(["ss", "-xaHn"], capture_output=True, text=True, check=True).stdout
     return sum(int(f[2]) for f in map(str.split, out.splitlines())
                if len(f) >= 5 and f[4] == path)
+
+
+def queued_at_port(port):
+    """queued_at() for a TCP port of this host, from ss -t's Recv-Q: bytes on
+    the connections it accepted plus connections in its listen queue."""
+    out = subprocess.run(["ss", "-taHn", "sport = :%d" % port], capture_output=True,
+                         text=True, check=True).stdout
+    return sum(int(f[1]) for f in map(str.split, out.splitlines()) if len(f) >= 4)
+
+
+def wait_taken(unread, what="the request", timeout=10.0):
+    """Waits until the server has accepted and read everything sent to it:
+    unread() (queued_at or queued_at_port, bound to the address) is 0. A sleep
+    cannot promise that on a loaded machine."""
+    assert wait_until(lambda: unread() == 0, timeout), \
+        "%s still unread after %.0f s (%d queued)" % (what, timeout, unread())
+
+
+def wait_answer_started(sock, timeout=10.0):
+    """Waits until the server has written something to sock that this side has
+    not read yet (FIONREAD > 0): the server has got as far as answering."""
+    def pending():
+        return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD,
+                                              b"\0\0\0\0"))[0]
+    assert wait_until(lambda: pending() > 0, timeout), \
+        "no byte of an answer after %.0f s" % timeout
