@@ -15,7 +15,8 @@ import pytest
 
 from conftest import Reader, request_bytes
 from uc_testlib import (can_connect_unix, cpu_seconds, echo_on, echo_tcp, echo_unix,
-                        start_tcp, tcp_connect, unix_connect, wait_until)
+                        log_search, queued_at, queued_at_port, start_tcp, tcp_connect,
+                        unix_connect, wait_taken, wait_until)
 
 QUICK = [pytest.param(signal.SIGINT, id="INT"), pytest.param(signal.SIGQUIT, id="QUIT")]
 
@@ -40,6 +41,12 @@ class Target:
         if self.transport == "unix":
             return echo_unix(self.srv.sock, body)
         return echo_tcp("127.0.0.1", self.port, body)
+
+    def unread(self):
+        """Connections and bytes the server has not accepted or read yet."""
+        if self.transport == "unix":
+            return queued_at(self.srv.sock)
+        return queued_at_port(self.port)
 
     def refuses(self):
         """True once a new connection can no longer be made."""
@@ -71,7 +78,7 @@ def test_inflight_request_completes_after_term(start_server, transport):
     half = len(body) // 2
     c = t.connect()
     c.sendall(_partial_request(body, half))
-    time.sleep(0.5)  # let the server read headers and the first half
+    wait_taken(t.unread, "the head and the first half")
 
     srv.signal(sig)
     if transport == "unix":
@@ -100,7 +107,7 @@ def test_quick_stop_cuts_inflight_requests(start_server, sig):
     srv = start_server("--graceful-timeout", "30")
     c = unix_connect(srv.sock)
     c.sendall(_partial_request(b"x" * 1000, 100))
-    time.sleep(0.5)
+    wait_taken(lambda: queued_at(srv.sock))  # in flight, not in the listen queue
     srv.signal(sig)
     assert srv.wait(timeout=5) == 0, srv.stderr()
     assert not os.path.lexists(srv.sock)
@@ -121,7 +128,8 @@ def test_idle_keepalive_connections_close_within_keepalive(start_server, transpo
         assert (resp.header("connection") or "").lower() != "close"
     t0 = time.monotonic()
     srv.signal(signal.SIGTERM)
-    time.sleep(0.3)
+    # The request below must come once the worker is stopping, not before.
+    log_search(srv, r"\[INFO\] Worker stopping \(term\)")
     assert srv.proc.poll() is None
     resp = echo_on(busy, b"during the stop\n")
     assert resp.status == 200 and resp.body == b"during the stop\n"
@@ -142,12 +150,17 @@ def test_graceful_timeout_cuts_stuck_request(start_server, grace):
     body = b"x" * 1000
     c = unix_connect(srv.sock)
     c.sendall(_partial_request(body, 100))  # and never the rest
-    time.sleep(0.5)
+    wait_taken(lambda: queued_at(srv.sock))  # in flight, not in the listen queue
+    t0 = time.monotonic()
     srv.signal(sig)
     assert wait_until(lambda: not os.path.lexists(srv.sock), timeout=5)
-    time.sleep(float(grace) / 5)
-    assert srv.proc.poll() is None, "did not wait for the in-flight request:\n" + srv.stderr()
+    # It waits out the grace for the request in flight, counted from the
+    # signal: a lower bound that a slow machine only makes longer (less a
+    # little for timers that count whole milliseconds).
     assert srv.wait(timeout=10) == 0, srv.stderr()
+    waited = time.monotonic() - t0
+    assert waited >= float(grace) - 0.02, \
+        "did not wait for the in-flight request (%.2f s):\n%s" % (waited, srv.stderr())
     assert not os.path.lexists(srv.sock)
     c.settimeout(5)
     try:
@@ -209,7 +222,8 @@ def test_emfile_on_accept_no_busy_loop(start_server):
     try:
         for _ in range(40):
             conns.append(unix_connect(srv.sock, timeout=5))
-        time.sleep(0.5)
+        # Out of fds from here on (the worker's own words for it).
+        log_search(srv, r"\[WARNING\] accept\(\): .*pausing accepts", timeout=10)
         assert srv.proc.poll() is None, srv.stderr()
         t0 = cpu_seconds(srv.worker_pid())
         time.sleep(2)
