@@ -15,7 +15,8 @@ import pytest
 
 from conftest import BIN, Reader, exchange, request_bytes
 from echo_util import assert_silent
-from uc_testlib import log_search, run_cli, wait_until, wait_workers
+from uc_testlib import (log_search, queued_at, run_cli, wait_answer_started, wait_taken,
+                        wait_until, wait_workers)
 
 BUILD = os.path.dirname(os.path.abspath(BIN))
 APPS = os.environ.get("UNIXCORN_TESTAPPS") or os.path.join(BUILD, "tests", "testapps.so")
@@ -115,7 +116,7 @@ def test_the_loop_serves_other_connections_while_the_pool_is_busy(start_server):
     slow.sendall(request_bytes("GET", "/?ms=3000"))
     queued = srv.connect(30)
     queued.sendall(request_bytes("GET", "/?ms=1"))
-    time.sleep(0.3)
+    wait_taken(lambda: queued_at(srv.sock), "the two requests")
     # The one thread sleeps: a bad request is still answered at once, and the
     # queued request waits its turn without being refused.
     bad, _ = exchange(srv, b"GET / HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n\r\n")
@@ -145,7 +146,8 @@ def test_a_blocking_write_holds_its_thread_while_the_reader_is_slow(start_server
     size = 8 << 20
     slow = srv.connect(30)
     slow.sendall(request_bytes("GET", "/?bytes=%d%s" % (size, query)))
-    time.sleep(0.5)  # the output and the socket fill up
+    wait_answer_started(slow)  # the one thread is writing it...
+    time.sleep(0.5)  # ...and the output and the socket fill up
     queued = srv.connect(30)
     queued.sendall(request_bytes("GET", "/?ms=1"))
     # Writes the thread holds back are bounded: once they are full, the one
@@ -163,7 +165,8 @@ def test_a_blocking_write_to_a_client_that_left_frees_its_thread(start_server):
     srv = start_server("--threads", "1", app("blocking"))
     gone = srv.connect(30)
     gone.sendall(request_bytes("GET", "/?bytes=%d" % (8 << 20)))
-    time.sleep(0.5)  # the thread waits for room
+    wait_answer_started(gone)  # the thread is writing it...
+    time.sleep(0.5)  # ...and waits for room
     gone.close()
     # Its write fails (the app answers 500 to that, to no one), and the one
     # thread serves the next request.
@@ -358,11 +361,12 @@ def test_a_crash_names_the_request_and_the_worker_is_replaced(start_server, kind
 
 class Load(threading.Thread):
     """Requests without pause, on keep-alive connections renewed every few
-    requests: every answer must be a 200 from one build or the other."""
+    requests: every answer must be a 200 from one build or the other.
+    answers holds (when the request was sent, the body of its answer)."""
 
     def __init__(self, srv):
         super().__init__(daemon=True)
-        self.srv, self.stop, self.bodies, self.failures = srv, False, [], []
+        self.srv, self.stop, self.answers, self.failures = srv, False, [], []
 
     def run(self):
         while not self.stop:
@@ -370,11 +374,12 @@ class Load(threading.Thread):
                 s = self.srv.connect(20)
                 r = Reader(s)
                 for _ in range(5):
+                    sent = time.monotonic()
                     s.sendall(request_bytes("GET", "/"))
                     resp = r.response()
                     if resp.status != 200:
                         self.failures.append(resp.status)
-                    self.bodies.append(resp.body)
+                    self.answers.append((sent, resp.body))
                     if resp.header("connection") == "close":
                         break
                 s.close()
@@ -400,24 +405,28 @@ def test_hup_serves_new_code_without_losing_a_request(start_server, workdir):
     for l in loads:
         l.start()
     try:
-        time.sleep(0.5)
+        assert wait_until(lambda: all(l.answers for l in loads), 10), "no load"
         replace_file(APPS_TWO, so)
         srv.signal(1)  # SIGHUP
         # The old workers leave once the new ones serve: from then on, only
-        # the new code answers.
+        # the new code answers. (What an old worker answered before it left
+        # may still be on its way to the client: the mark is on the sending.)
         assert wait_until(lambda: not set(old) & set(srv.worker_pids()), 20), srv.stderr()
-        time.sleep(0.2)  # an answer already read is counted before the mark
-        after = [len(l.bodies) for l in loads]
+        mark = time.monotonic()
+        assert wait_until(lambda: all(any(t > mark for t, _ in l.answers) for l in loads),
+                          10), "no request answered after the reload"
         time.sleep(0.5)
     finally:
         for l in loads:
             l.stop = True
         for l in loads:
             l.join(30)
-    for l, mark in zip(loads, after):
+    for l in loads:
         assert l.failures == []
-        assert set(l.bodies[:mark]) <= {b"one\n", b"two\n"}
-        assert len(l.bodies) > mark and set(l.bodies[mark:]) == {b"two\n"}
+        before = {body for t, body in l.answers if t <= mark}
+        after = {body for t, body in l.answers if t > mark}
+        assert before <= {b"one\n", b"two\n"}
+        assert after == {b"two\n"}
 
 
 def test_hup_with_broken_code_keeps_the_running_workers(start_server, workdir):
