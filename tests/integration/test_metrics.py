@@ -10,7 +10,7 @@ import threading
 import time
 
 from conftest import Reader
-from uc_testlib import scrape, scrape_response
+from uc_testlib import scrape, scrape_response, scrape_when
 
 # A histogram's series, for its name as a prefix: buckets from 100 µs to 30 s.
 BUCKETS = ("0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025",
@@ -97,8 +97,9 @@ def test_metrics_add_up_under_load(start_server, workdir):
     series = [d['unixcorn_requests_total{status="2xx"}'] for d in during]
     assert series == sorted(series)
 
-    time.sleep(0.6)  # a few heartbeats
-    after = scrape(metrics)
+    after = scrape_when(metrics, lambda m: m['unixcorn_requests_total{status="2xx"}'] == 6000
+                        and m["unixcorn_requests_in_flight"] == 0
+                        and m["unixcorn_connections"] == 0)
     assert after['unixcorn_requests_total{status="2xx"}'] == 6000
     assert after['unixcorn_requests_total{status="4xx"}'] == 0
     assert after["unixcorn_received_bytes_total"] >= 6000 * 64

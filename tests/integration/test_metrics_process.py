@@ -70,10 +70,9 @@ def test_scrapes_are_served_outside_the_master(start_server, workdir):
             s.sendall(KEEP_ALIVE_SCRAPE)
             assert Reader(s).response().status == 200
         held[2].sendall(b"GET /metrics HTTP/1.1\r\nHo")  # a head half sent
-        time.sleep(0.2)
         for s in held:
             inode = "socket:[%d]" % peer_inode(s)
-            assert inode in fd_links(server)
+            assert wait_until(lambda: inode in fd_links(server)), (inode, fd_links(server))
             assert inode not in fd_links(srv.pid)
     finally:
         for s in held:
@@ -168,11 +167,13 @@ def test_scrapes_through_a_hup_reload(start_server, workdir):
     t = threading.Thread(target=scraper)
     t.start()
     try:
-        time.sleep(0.2)
+        # Scrapes before, during and after the reload, however slowly they go.
+        assert wait_until(lambda: len(results) >= 5, 10), len(results)
         srv.signal(signal.SIGHUP)
         for pid in old:
             log_search(srv, r"Worker \(pid:%d\) exited with code 0" % pid)
-        time.sleep(0.3)
+        during = len(results)
+        assert wait_until(lambda: len(results) >= during + 5, 10), (during, len(results))
     finally:
         done.set()
         t.join(10)
@@ -234,7 +235,7 @@ def test_access_log_of_scrapes_is_written_at_once_and_reopened(start_server, wor
     srv, metrics = start(start_server, workdir, "--access-logfile", log)
     metrics_process(srv)
     scrape(metrics)
-    assert wait_until(lambda: "GET /metrics " in open(log).read(), timeout=2)
+    assert wait_until(lambda: "GET /metrics " in open(log).read())
     os.rename(log, log + ".1")
     srv.signal(signal.SIGUSR1)
     # USR1 reaches the metrics process through the master; scrape until one lands.
