@@ -99,8 +99,11 @@ def test_hup_behind_nginx_fails_no_request(proxied):
     old = wait_workers(app, 2)
     load = H2load(seconds=3, clients=8, url="http://127.0.0.1:%d/" % proxy.port)
     try:
-        for _ in range(2):
+        for reload in range(2):
             time.sleep(0.8)
+            # The reload before this one is over: its workers have booted.
+            assert wait_until(lambda: len(booting_pids(app.stderr())) == 2 + 2 * reload,
+                              10), app.stderr()
             app.signal(signal.SIGHUP)
         res = load.result()
     finally:
@@ -139,7 +142,7 @@ def test_term_lets_a_slow_upload_finish(start_server):
     echo_on(c, b"accepted\n")  # the connection is a worker's before the upload starts
     c.sendall(request_bytes("POST", "/slow", body)[:-len(body)] + body[:200])
     srv.signal(signal.SIGTERM)
-    assert wait_until(lambda: not os.path.lexists(srv.sock), timeout=1), srv.stderr()
+    assert wait_until(lambda: not os.path.lexists(srv.sock)), srv.stderr()
     for i in range(200, len(body), 100):  # about 2 s of trickling
         time.sleep(0.07)
         assert srv.proc.poll() is None, srv.stderr()
