@@ -148,11 +148,13 @@ def test_body_stall_closes_connection(start_server, mode, framing):
 @mode_params
 def test_slow_steady_body_completes(start_server, mode):
     srv = start_server(*(timeouts(header="0.5", read="0.5") + MODES[mode]))
-    body = os.urandom(10)
+    body = os.urandom(20)
     s = srv.connect(5.0)
     s.sendall(request_bytes("POST", "/", body)[:-len(body)])
-    for b in body:  # ~2 s in all, four times the read timeout, never a 0.5 s stall
-        time.sleep(0.2)
+    # ~2 s in all, four times the read timeout, never a 0.5 s stall: a byte
+    # every 0.1 s leaves a loaded machine 0.4 s to get each one there.
+    for b in body:
+        time.sleep(0.1)
         s.sendall(bytes([b]))
     r = Reader(s).response()
     assert (r.status, r.body) == (200, body)
@@ -194,9 +196,9 @@ def test_slow_steady_reader_completes(start_server, earlier):
     assert status_and_head.startswith(b"HTTP/1.1 200 ")
     got = rd.buf
     rd.buf = b""
-    while len(got) < len(body):  # 128 KiB per 0.2 s: slow, but never a 0.5 s stall
-        time.sleep(0.2)
-        d = s.recv(128 * KiB)
+    while len(got) < len(body):  # 64 KiB per 0.1 s: slow, but never a 0.5 s stall
+        time.sleep(0.1)
+        d = s.recv(64 * KiB)
         if not d:
             break
         got += d
