@@ -44,16 +44,17 @@ def two_server_upstream(workdir, first, second):
 def test_rolling_replacement_behind_nginx_fails_no_request(spawn, workdir):
     os.chmod(workdir, 0o755)  # nginx's workers run as nobody when started as root
     socks = [os.path.join(workdir, n + ".sock") for n in ("a", "b")]
-    old = instance(spawn, workdir, "a", socks[0], "--shutdown-delay", "1.5")
+    old = instance(spawn, workdir, "a", socks[0], "--shutdown-delay", "3")
     other = instance(spawn, workdir, "b", socks[1])
     proxy = two_server_upstream(workdir, *socks)
     load = H2load(seconds=14, clients=8, url=proxy.url)
     try:
         assert serves_more(old) and serves_more(other)
         old.signal(signal.SIGTERM)
-        log_search(old, r"Draining for 1\.5 s")
+        log_search(old, r"Draining for 3\.0 s")
         assert healthz(old.metrics)[0] == 503
-        assert serves_more(old, timeout=1.0), "no request served during the delay"
+        # Within the delay, with room for a loaded machine's slow scrapes.
+        assert serves_more(old, timeout=2.0), "no request served during the delay"
         assert old.wait(timeout=10) == 0, old.stderr()
         assert "Stopping (graceful)" in old.stderr()
         new = instance(spawn, workdir, "a2", socks[0])
