@@ -20,7 +20,7 @@ import pytest
 
 from conftest import Reader, request_bytes
 from echo_util import assert_silent
-from uc_testlib import echo_on, echo_unix, start_tcp, unix_connect, wait_until
+from uc_testlib import echo_on, echo_unix, log_search, start_tcp, unix_connect, wait_until
 
 ATTACK_SECONDS = 15          # the -l given to slowhttptest: the attack's upper bound
 PROBE_LIMIT = 1.0            # the bound: answered within 1 s while under attack
@@ -193,7 +193,8 @@ def test_fd_limit_queued_requests_answered_once_fds_free(start_server):
             body = b"client %d\n" % i
             s.sendall(request_bytes("POST", "/", body))
             clients[s] = body
-        time.sleep(1.0)  # the server takes what it can and answers it
+        # The server takes what it can, up to the fd limit, and answers it.
+        log_search(srv, r"\[WARNING\] accept\(\): .*pausing accepts", timeout=10)
         ready, _, _ = select.select(list(clients), [], [], 2.0)
         served = set(ready)
         for s in served:

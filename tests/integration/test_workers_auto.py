@@ -40,6 +40,9 @@ class Started:
         """Waits for n workers and checks that there are no more."""
         assert wait_until(lambda: len(child_pids(self.pid)) >= n), self.stderr()
         assert not wait_until(lambda: len(child_pids(self.pid)) > n, timeout=1)
+        # Forked is not booted: each logs its line once it is up.
+        assert wait_until(lambda: len(re.findall(r"Booting worker", self.stderr())) >= n), \
+            self.stderr()
         assert len(re.findall(r"Booting worker", self.stderr())) == n, self.stderr()
         echo_unix(self.sock, b"auto\n")
 
