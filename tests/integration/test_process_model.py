@@ -1,11 +1,9 @@
 """The process model: a master and its workers, under load and under signals.
 
 Real processes, real signals and real h2load (Debian's nghttp2-client), over
-the server's Unix socket. h2load runs timed (-D) rather than with -n: on this
-server 20000 requests take well under the 0.3 s before the signal is sent, so a
-count-based run would be over before anything happens to the workers. Requests
-still in flight when the time is up count as neither done nor failed; every
-request h2load did finish must have succeeded.
+the server's Unix socket. One h2load run of 20000 requests is over well before
+the 0.3 s after which the signal is sent, so the load is a series of runs for a
+set time (uc_testlib.H2load), and every request of every run must succeed.
 
 test_process_model_ops.py holds the rest: pid file, boot failure, stall
 watchdog, nginx in front, slow upload on TERM, systemd socket activation and

@@ -258,41 +258,72 @@ H2LOAD_STATUS = re.compile(
 
 
 class H2load:
-    """h2load --h1 in the background, POSTing a 64-byte body for `seconds` (a
-    timed run: requests still in flight when the time is up count as neither
-    done nor failed).  unix=PATH connects to a Unix socket instead of the URL's
-    host."""
+    """h2load --h1 in the background, POSTing a 64-byte body on `clients`
+    connections for `seconds`: count-based runs (-n) one after another until
+    the time is up. Each run finishes every request it starts, and the counts
+    of all runs add up. Not h2load's timed mode (-D): in nghttp2 1.52 a client
+    that is reconnecting when the time is up (after a response with
+    Connection: close, which stopping workers and nginx's keepalive_requests
+    send) is never stopped, and h2load never exits. unix=PATH connects to a
+    Unix socket instead of the URL's host."""
+
+    REQUESTS_PER_CLIENT = 500  # a run: tens of ms here, under a second under ASan
 
     def __init__(self, seconds=3, clients=10, url="http://localhost/", unix=None):
         self.body = tempfile.NamedTemporaryFile(prefix="uc-h2load-", dir="/tmp")
         self.body.write(os.urandom(64))
         self.body.flush()
-        argv = ["h2load", "--h1", "-D", str(int(seconds)), "-c", str(clients), "-t", "1",
-                "-d", self.body.name]
+        self.argv = ["h2load", "--h1", "-n", str(clients * self.REQUESTS_PER_CLIENT),
+                     "-c", str(clients), "-t", "1", "-d", self.body.name]
         if unix is not None:
-            argv += ["-B", "unix:" + unix]
+            self.argv += ["-B", "unix:" + unix]
+        self.argv.append(url)
         self.seconds = seconds
-        self.proc = subprocess.Popen(argv + [url], stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.deadline = time.monotonic() + seconds
+        self.counts = {k: 0 for k in H2LOAD_REQUESTS.groupindex}
+        self.counts.update({k: 0 for k in H2LOAD_STATUS.groupindex})
+        self.runs, self.last, self.broken = 0, "", None
+        self.lock, self.proc, self.stopped = threading.Lock(), None, False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while time.monotonic() < self.deadline:
+            with self.lock:
+                if self.stopped:
+                    return
+                self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
+                                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            out, _ = self.proc.communicate()
+            text = out.decode("utf-8", "replace")
+            m, s = H2LOAD_REQUESTS.search(text), H2LOAD_STATUS.search(text)
+            if not (m and s):
+                self.broken = "h2load exited with %s:\n%s" % (self.proc.returncode, text)
+                return
+            for k, v in list(m.groupdict().items()) + list(s.groupdict().items()):
+                self.counts[k] += int(v)
+            self.runs, self.last = self.runs + 1, text
 
     def result(self):
-        """Waits for the end; returns the counts of the "requests:" and "status
-        codes:" lines as a dict of ints, and the whole output as ["output"]."""
-        try:
-            out, _ = self.proc.communicate(timeout=self.seconds + 30)
-        finally:
-            self.kill()
-        text = out.decode("utf-8", "replace")
-        m, s = H2LOAD_REQUESTS.search(text), H2LOAD_STATUS.search(text)
-        assert m and s, "h2load exited with %s:\n%s" % (self.proc.returncode, text)
-        counts = {k: int(v) for k, v in list(m.groupdict().items()) + list(s.groupdict().items())}
-        counts["output"] = text
+        """Waits for the last run; returns the summed counts of the "requests:"
+        and "status codes:" lines as a dict of ints, and ["output"]."""
+        self.thread.join(max(0.0, self.deadline - time.monotonic()) + 30)
+        hung = self.thread.is_alive()
+        self.kill()
+        assert not hung, "an h2load run was not over 30 s after the time was up: " \
+            "a request got no answer (%d runs before it)" % self.runs
+        assert self.broken is None, self.broken
+        counts = dict(self.counts)
+        counts["output"] = "%d h2load runs; the last:\n%s" % (self.runs, self.last)
         return counts
 
     def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        with self.lock:
+            self.stopped = True
+            proc = self.proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+        self.thread.join(10)
         self.body.close()
 
 
