@@ -502,9 +502,19 @@ def metrics_process(srv, timeout=5.0):
     return pid[-1]
 
 
-def workers_of(srv):
-    """The master's children but its metrics process."""
-    return sorted(set(child_pids(srv.pid)) - set(metrics_process_pids(srv)))
+def workers_of(srv, timeout=10.0):
+    """The master's children that booted as workers, once every child has said
+    what it is in the log ("Booting worker", "Booting metrics process"): a
+    child just forked has not yet, and could be either."""
+    deadline = time.monotonic() + timeout
+    while True:
+        children = child_pids(srv.pid)
+        workers = set(booting_pids(srv.stderr()))
+        if set(children) <= workers | set(metrics_process_pids(srv)):
+            return sorted(workers.intersection(children))
+        if time.monotonic() > deadline:  # a child that never says: the old guess
+            return sorted(set(children) - set(metrics_process_pids(srv)))
+        time.sleep(0.02)
 
 
 def queued_at(path):
