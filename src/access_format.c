@@ -114,13 +114,6 @@ static int reserve(struct access_format *f, char *err, size_t errlen) {
   return 0;
 }
 
-static bool header_name_valid(const char *s, size_t len) {
-  for (size_t i = 0; i < len; i++)
-    if (!char_is((unsigned char)s[i], CHAR_TCHAR))
-      return false;
-  return len > 0;
-}
-
 /* {name}i or {name}o: the op's text is the name. */
 static int add_header_atom(struct access_format *f, const char *name, size_t len,
                            char *err, size_t errlen) {
@@ -130,7 +123,7 @@ static int add_header_atom(struct access_format *f, const char *name, size_t len
                   "%%(%.*s)s: environment variables ({NAME}e) are not logged", (int)len,
                   name);
   if (name[len - 2] != '}' || (kind != 'i' && kind != 'o') ||
-      !header_name_valid(name + 1, len - 3))
+      !is_token(name + 1, len - 3))
     return errmsg(err, errlen, "%%(%.*s)s: expected {HEADER}i or {HEADER}o", (int)len,
                   name);
   return add_op(f, kind == 'i' ? ACCESS_REQUEST_HEADER : ACCESS_RESPONSE_HEADER, name + 1,

@@ -265,6 +265,13 @@ void list_feed(struct list_match *m, const char *s, size_t len) {
   }
 }
 
+bool is_token(const char *s, size_t len) {
+  unsigned all = CHAR_TCHAR;
+  for (size_t i = 0; i < len; i++)
+    all &= http_char_class[(unsigned char)s[i]];
+  return len > 0 && all != 0;
+}
+
 const char *field_value_end(const char *p, const char *end) {
   const uint64_t ones = 0x0101010101010101, highs = 0x8080808080808080;
   for (uint64_t w; end - p >= 8; p += 8) {

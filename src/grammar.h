@@ -27,6 +27,10 @@ static inline bool is_ows(char c) {
   return c == ' ' || c == '\t';
 }
 
+/* Whether s is a token (RFC 9110, section 5.6.2): one or more tchars, as a
+ * field name or a method is. */
+bool is_token(const char *s, size_t len);
+
 /* The first byte from p on that a field value cannot hold (a CTL other than
  * HTAB, or DEL), or end. Eight bytes at a time while none is below SP or is
  * DEL: a third of the instructions of a byte loop on the values of a request

@@ -22,13 +22,6 @@ static bool owned_field(const char *name, size_t len) {
   return strncasecmp(owned, name, len) == 0;
 }
 
-static bool is_token(const char *s, size_t len) {
-  unsigned all = CHAR_TCHAR;
-  for (size_t i = 0; i < len; i++)
-    all &= http_char_class[(unsigned char)s[i]];
-  return all != 0;
-}
-
 void reply_reset(struct reply *r) {
   r->status = 0;
   r->state = RESPONSE_NONE;
@@ -54,7 +47,7 @@ int reply_field(struct reply *r, const char *name, size_t name_len, const char *
                 size_t value_len) {
   if (r->state != RESPONSE_STARTED)
     return UNIXCORN_ESTATE;
-  if (name_len == 0 || !is_token(name, name_len) ||
+  if (!is_token(name, name_len) ||
       field_value_end(value, value + value_len) != value + value_len ||
       owned_field(name, name_len))
     return UNIXCORN_EINVAL;

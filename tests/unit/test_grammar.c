@@ -148,8 +148,23 @@ static void test_field_value_end(void) {
     }
 }
 
+/* A token is one or more tchars; any other byte, anywhere, makes it not one. */
+static void test_tokens(void) {
+  CHECK(is_token("X-Request-ID", 12));
+  CHECK(is_token("!", 1));
+  CHECK(!is_token("", 0));
+  char t[5];
+  for (int c = 0; c < 256; c++)
+    for (size_t at = 0; at < sizeof t; at++) {
+      memset(t, 'a', sizeof t);
+      t[at] = (char)c;
+      CHECK(is_token(t, sizeof t) == char_is((unsigned char)c, CHAR_TCHAR));
+    }
+}
+
 int main(void) {
   RUN(test_target_forms);
+  RUN(test_tokens);
   RUN(test_field_value_end);
   RUN(test_host_values);
   RUN(test_char_classes);
