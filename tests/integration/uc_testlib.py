@@ -1,6 +1,6 @@
-"""Helpers shared by test_cli.py, test_socket_lifecycle.py, test_tcp.py,
-test_signals.py, test_process_model*.py and test_metrics*.py (kept out of
-conftest.py, which belongs to the suite owner)."""
+"""Helpers shared by the integration tests beyond conftest.py's fixtures:
+processes and their logs, waiting for what a server has done, h2load, and
+metrics scrapes."""
 
 import fcntl
 import os
